@@ -23,13 +23,13 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from constructions.transformer import Transformer
+from constructions.transformer import Attention, Transformer
 
 
-def _attn(model: Transformer, layer: int):  # noqa: ANN202 - the Attention module
+def _attn(model: Transformer, layer: int) -> Attention:
     if not 0 <= layer < model.cfg.n_layers:
         raise ValueError(f"layer must be in [0, {model.cfg.n_layers - 1}], got {layer}")
-    return model.blocks[layer].attn
+    return model.attention(layer)
 
 
 def _head(model: Transformer, head: int) -> int:
@@ -116,5 +116,5 @@ def path_expansion(model: Transformer, tokens: Tensor) -> PathTerms:
 def _bias_row(model: Transformer, layer: int) -> Tensor:
     """sum_h b_V[h] W_O[h] + b_O: the constant a layer adds at every position (Q/K biases only
     change the patterns, which the expansion reads from the model)."""
-    attn = model.blocks[layer].attn
+    attn = model.attention(layer)
     return (torch.einsum("he,hed->d", attn.b_V, attn.W_O) + attn.b_O).detach()

@@ -92,7 +92,7 @@ def _w(weights: Mapping[str, object], name: str, head: int | None = None) -> sp.
     if name not in weights:
         raise ValueError(f"weights: missing {name!r}")
     value = weights[name]
-    return value[head] if head is not None else value  # type: ignore[index,return-value]
+    return value[head] if head is not None else value  # type: ignore[index]
 
 
 def _row(weights: Mapping[str, object], name: str, width: int, head: int | None = None) -> sp.Matrix:
@@ -100,4 +100,5 @@ def _row(weights: Mapping[str, object], name: str, width: int, head: int | None 
     if name not in weights:
         return sp.zeros(1, width)
     value = weights[name]
-    return value.row(head) if head is not None else value  # type: ignore[union-attr]
+    assert isinstance(value, sp.MatrixBase)
+    return value.row(head) if head is not None else value

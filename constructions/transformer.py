@@ -262,6 +262,12 @@ class Transformer(nn.Module):
         _store(cache, "logits", logits)
         return logits
 
+    def attention(self, layer: int) -> Attention:
+        """The attention module of block ``layer`` (typed access for circuit code)."""
+        block = self.blocks[layer]
+        assert isinstance(block, Block)
+        return block.attn
+
     def weights(self) -> dict[str, Tensor]:
         """Detached copies of the parameters under their TransformerLens names."""
         return {name: p.detach().clone() for name, p in self.named_parameters()}

@@ -18,6 +18,7 @@ import json
 import pkgutil
 import sys
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from verify import registry
 from verify.cli_util import OneLineParser, UsageError, fail
@@ -74,9 +75,9 @@ def run_claims(argv: list[str]) -> int:
     return 0 if all(r.passed for r in results) else 1
 
 
-def discover(package: str, attribute: str) -> dict[str, Callable[[list[str]], int]]:
-    """Merge the ``attribute`` dicts ({name: main(argv)}) of every module of ``package``."""
-    found: dict[str, Callable[[list[str]], int]] = {}
+def discover(package: str, attribute: str) -> dict[str, Callable[..., Any]]:
+    """Merge the ``attribute`` dicts ({name: function}) of every module of ``package``."""
+    found: dict[str, Callable[..., Any]] = {}
     pkg = importlib.import_module(package)
     for info in pkgutil.iter_modules(pkg.__path__):
         module = importlib.import_module(f"{package}.{info.name}")

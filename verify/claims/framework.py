@@ -164,9 +164,10 @@ def heads_additive_gaps(model: transformer.Transformer, tokens: Tensor,
     """|concat(z) W_O_stacked + b_O - sum_h (z_h W_O[h]) - b_O| and |layer output - that sum|."""
     _, cache = model.run_with_cache(tokens)
     concat_gap = layer_gap = 0.0
-    for layer, block in enumerate(model.blocks):
+    for layer in range(model.cfg.n_layers):
         z = cache[f"blocks.{layer}.attn.hook_z"]  # [batch, pos, head, d_head]
-        W_O, b_O = block.attn.W_O.detach(), block.attn.b_O.detach()  # [head, d_head, d_model]
+        attn = model.attention(layer)
+        W_O, b_O = attn.W_O.detach(), attn.b_O.detach()  # [head, d_head, d_model]
         concat = z.flatten(2) @ W_O.flatten(0, 1) + b_O  # [batch, pos, head*d_head] @ [h*e, d]
         per_head = sum(z[:, :, h] @ W_O[h] for h in range(model.cfg.n_heads)) + b_O
         concat_gap = max(concat_gap, float((concat - per_head).abs().max()))
