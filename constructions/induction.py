@@ -154,7 +154,7 @@ def induction_targets(tokens: Tensor, bos: int) -> Tensor:
     bos = validation.check_int("bos", bos, minimum=0)
     n = tokens.shape[1]
     same = tokens[:, :, None] == tokens[:, None, :]                  # [batch, t, j]
-    earlier = torch.ones(n, n, dtype=torch.bool).tril(-1)            # j < t
+    earlier = (torch.arange(n)[None, :] < torch.arange(n)[:, None])            # j < t
     j = torch.arange(n)
     last = torch.where(same & earlier, j, -1).amax(dim=-1) if n else same.sum(-1)  # [batch, t]
     successor = tokens.gather(1, (last + 1).clamp(max=n - 1)) if n else tokens
