@@ -1,0 +1,332 @@
+"""Full-batch training on (a + b) mod p with AdamW (and optionally Grokfast), logged.
+
+A run is deterministic given its `RunConfig`: the seed fixes the initialization, the train/test
+split (and, for ``labels="random"``, the labels); every step uses the whole training set. Every
+``log_every`` steps the run records train/test loss and accuracy, the squared weight norm (total
+and per parameter), the section's L_total = L_train + wd ||W||^2, and the embedding's Fourier
+sparsity (metrics.py). Restricted and excluded loss (Nanda et al. 2023) are computed at the end,
+for every logged step, with the final model's key frequencies (weights are snapshotted at each
+log). Grokfast (Lee et al. 2024, "Grokfast: accelerated grokking by amplifying slow
+gradients"): after backward, ema <- alpha ema + (1 - alpha) grad, grad <- grad + lambda ema.
+"""
+
+from __future__ import annotations
+
+import math
+import platform
+import time
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from constructions import validation
+from verify.grokking import metrics, models, phases
+
+SCHEMA = "circuit-proofs/grok-run/1"
+LABELS = ("sum", "random")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """One training run; defaults are the fast default run of `python -m verify grok`."""
+
+    model: str = "tiny"          # "tiny" (Demo 2's TinyModel) | "transformer" (Nanda et al.)
+    p: int = 47                  # modulus; Demo 2 uses 97, Nanda et al. 113
+    frac: float = 0.4            # share of the p^2 pairs used for training
+    wd: float = 1.0              # AdamW weight decay (Demo 2: 0.1; Nanda et al.: 1.0)
+    lr: float = 1e-2             # AdamW learning rate (Demo 2 and Nanda et al.: 1e-3)
+    beta1: float = 0.9
+    beta2: float = 0.98          # Nanda et al.'s; PyTorch's default (Demo 2) is 0.999
+    steps: int = 4000            # full-batch steps
+    seed: int = 0
+    log_every: int = 50
+    d: int = 64                  # TinyModel width (Demo 2: 64)
+    d_model: int = 128           # transformer width (Nanda et al.: 128, 4 heads, d_mlp 512)
+    n_heads: int = 4
+    d_mlp: int = 512
+    init_scale: float = 1.0      # multiplies the default initialization
+    labels: str = "sum"          # "sum": (a + b) mod p; "random": memorize random labels
+    n_train: int | None = None   # number of training pairs; None = round(frac p^2)
+    grokfast: bool = False
+    gf_alpha: float = 0.98       # Grokfast EMA decay (Lee et al.'s default)
+    gf_lambda: float = 2.0       # Grokfast amplification (Lee et al.'s default)
+    stop_after_gen: int | None = None  # stop this many steps after test acc >= 99% (None: run on)
+    device: str = "cpu"
+    max_seconds: float | None = None   # stop (and say so) after this much training time
+    threads: int = 1             # torch CPU threads: these small networks gain nothing from more,
+                                 # and on a shared 2-core machine 2 threads ran ~10x slower
+
+    def __post_init__(self) -> None:
+        validation.check_choice("model", self.model, models.MODELS)
+        validation.check_int("p", self.p, minimum=2)
+        _in_open_unit("frac", self.frac)
+        if not (isinstance(self.wd, (int, float)) and not isinstance(self.wd, bool)
+                and math.isfinite(self.wd) and self.wd >= 0):
+            raise ValueError(f"wd (weight decay) must be a finite number >= 0, got {self.wd!r}")
+        validation.check_positive_real("lr", self.lr)
+        for name in ("beta1", "beta2", "gf_alpha"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and 0 <= value < 1):
+                raise ValueError(f"{name} must lie in [0, 1), got {value!r}")
+        if not (isinstance(self.gf_lambda, (int, float)) and self.gf_lambda >= 0):
+            raise ValueError(f"gf_lambda must be >= 0, got {self.gf_lambda!r}")
+        validation.check_int("steps", self.steps, minimum=1)
+        validation.check_int("seed", self.seed, minimum=0)
+        validation.check_int("log_every", self.log_every, minimum=1)
+        for name in ("d", "d_model", "n_heads", "d_mlp"):
+            validation.check_int(name, getattr(self, name), minimum=1)
+        validation.check_positive_real("init_scale", self.init_scale)
+        validation.check_choice("labels", self.labels, LABELS)
+        validation.check_choice("device", self.device, ("cpu", "cuda"))
+        if self.n_train is not None:
+            validation.check_int("n_train", self.n_train, minimum=1, maximum=self.p ** 2 - 1)
+        elif not 1 <= self.train_size <= self.p ** 2 - 1:
+            raise ValueError(f"frac={self.frac} leaves {self.train_size} of the {self.p ** 2} "
+                             "pairs for training; need at least 1 train and 1 test pair")
+        if self.stop_after_gen is not None:
+            validation.check_int("stop_after_gen", self.stop_after_gen, minimum=0)
+        if self.max_seconds is not None:
+            validation.check_positive_real("max_seconds", self.max_seconds)
+        validation.check_int("threads", self.threads, minimum=1)
+
+    @property
+    def train_size(self) -> int:
+        return self.n_train if self.n_train is not None else round(self.frac * self.p ** 2)
+
+
+def _in_open_unit(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
+        raise ValueError(f"{name} must lie strictly between 0 and 1, got {value!r}")
+
+
+@dataclass
+class Dataset:
+    a: Tensor            # [p^2] every pair, a-major
+    b: Tensor
+    labels: Tensor       # [p^2]
+    train: Tensor        # indices of the training pairs [n_train]
+    test: Tensor         # indices of the test pairs
+
+
+def make_dataset(cfg: RunConfig) -> Dataset:
+    a, b = metrics.all_pairs(cfg.p)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    perm = torch.randperm(cfg.p ** 2, generator=gen)
+    labels = (a + b) % cfg.p
+    if cfg.labels == "random":
+        labels = torch.randint(0, cfg.p, (cfg.p ** 2,), generator=gen)
+    n = cfg.train_size
+    return Dataset(a, b, labels, perm[:n].sort().values, perm[n:].sort().values)
+
+
+def grokfast_ema(model: nn.Module, ema: dict[str, Tensor], alpha: float, lam: float) -> None:
+    """Lee et al.'s EMA filter, in place on the gradients (ema starts at the first gradient)."""
+    for name, param in model.named_parameters():
+        if param.grad is None:
+            continue
+        g = param.grad.detach()
+        ema[name] = g.clone() if name not in ema else ema[name] * alpha + g * (1 - alpha)
+        param.grad.add_(ema[name], alpha=lam)
+
+
+@dataclass
+class State:
+    """Everything needed to continue a run (a checkpoint)."""
+
+    cfg: RunConfig
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    step: int = 0
+    seconds: float = 0.0
+    ema: dict[str, Tensor] = field(default_factory=dict)
+    history: dict[str, Any] = field(default_factory=dict)
+    snapshots: list[dict[str, Tensor]] = field(default_factory=list)
+    stopped: str = ""
+
+
+def new_state(cfg: RunConfig) -> State:
+    device = _device(cfg.device)
+    model = models.build_model(cfg.model, cfg.p, d=cfg.d, d_model=cfg.d_model,
+                               n_heads=cfg.n_heads, d_mlp=cfg.d_mlp,
+                               init_scale=cfg.init_scale, seed=cfg.seed).to(device)
+    trainable = [q for q in model.parameters() if q.requires_grad]
+    opt = torch.optim.AdamW(trainable, lr=cfg.lr, weight_decay=cfg.wd,
+                            betas=(cfg.beta1, cfg.beta2))
+    return State(cfg, model, opt, history={k: [] for k in HISTORY_KEYS} | {"norm2_per_param": {}})
+
+
+HISTORY_KEYS = ("step", "seconds", "train_loss", "test_loss", "train_acc", "test_acc", "norm2",
+                "total_loss", "topk_share", "gini")
+
+
+def _device(name: str) -> torch.device:
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' requested but torch.cuda.is_available() is False")
+    return torch.device(name)
+
+
+def save_checkpoint(state: State, path: str) -> None:
+    torch.save({"schema": SCHEMA, "cfg": asdict(state.cfg), "model": state.model.state_dict(),
+                "optimizer": state.optimizer.state_dict(), "step": state.step,
+                "seconds": state.seconds, "ema": state.ema, "history": state.history,
+                "snapshots": state.snapshots}, path)
+
+
+def load_checkpoint(path: str, **overrides: Any) -> State:
+    """A saved state; ``overrides`` may change fields such as steps (not the model or data)."""
+    blob = torch.load(path, map_location="cpu", weights_only=False)
+    if not isinstance(blob, dict) or blob.get("schema") != SCHEMA:
+        raise ValueError(f"resume: {path} is not a grok checkpoint ({SCHEMA})")
+    cfg = replace(RunConfig(**blob["cfg"]), **overrides)
+    state = new_state(cfg)
+    state.model.load_state_dict(blob["model"])
+    state.optimizer.load_state_dict(blob["optimizer"])
+    state.step, state.seconds, state.ema = blob["step"], blob["seconds"], blob["ema"]
+    state.history, state.snapshots = blob["history"], blob["snapshots"]
+    return state
+
+
+def _log(state: State, data: Dataset, full_logits: Tensor) -> None:
+    cfg, h = state.cfg, state.history
+    L = full_logits.detach().double().cpu()
+    y = data.labels
+    pred = L.argmax(-1) == y
+    norm2, per = metrics.weight_norms(state.model)
+    spectrum = metrics.embedding_spectrum(models.embedding(state.model))
+    train_loss = float(F.cross_entropy(L[data.train], y[data.train]))
+    test_loss = float(F.cross_entropy(L[data.test], y[data.test])) if len(data.test) else 0.0
+    row = {"step": state.step, "seconds": state.seconds, "train_loss": train_loss,
+           "test_loss": test_loss, "train_acc": float(pred[data.train].double().mean()),
+           "test_acc": float(pred[data.test].double().mean()) if len(data.test) else 1.0,
+           "norm2": norm2, "total_loss": train_loss + cfg.wd * norm2,
+           "topk_share": metrics.top_k_share(spectrum), "gini": metrics.gini(spectrum.sqrt())}
+    for key, value in row.items():
+        h[key].append(value)
+    for name, value in per.items():
+        h["norm2_per_param"].setdefault(name, []).append(value)
+    state.snapshots.append({k: v.detach().cpu().clone() for k, v in state.model.state_dict().items()})
+
+
+def train(cfg: RunConfig | None = None, *, state: State | None = None, progress: bool = False,
+          checkpoint: str | None = None) -> dict[str, Any]:
+    """Run (or continue, from ``state``) to cfg.steps; return the run as a JSON-ready dict."""
+    cfg = state.cfg if state is not None else (cfg if cfg is not None else RunConfig())
+    threads = torch.get_num_threads()
+    torch.set_num_threads(cfg.threads)
+    try:
+        return _train(cfg, state, progress, checkpoint)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train(cfg: RunConfig, state: State | None, progress: bool, checkpoint: str | None
+           ) -> dict[str, Any]:
+    if state is None:
+        state = new_state(cfg)
+    data = make_dataset(cfg)
+    device = _device(cfg.device)
+    a, b, y = data.a.to(device), data.b.to(device), data.labels.to(device)
+    tr = data.train.to(device)
+    a_tr, b_tr, y_tr = a[tr], b[tr], y[tr]
+    bar = _bar(cfg, state, progress)
+    model, opt = state.model, state.optimizer
+    if state.step == 0 and not state.history["step"]:
+        with torch.no_grad():
+            _log(state, data, models.logits(model, a, b))
+    while state.step < cfg.steps:
+        start = time.perf_counter()
+        opt.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(models.logits(model, a_tr, b_tr), y_tr)
+        loss.backward()
+        if cfg.grokfast:
+            grokfast_ema(model, state.ema, cfg.gf_alpha, cfg.gf_lambda)
+        opt.step()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        state.seconds += time.perf_counter() - start
+        state.step += 1
+        if bar is not None:
+            bar.update(1)
+        if state.step % cfg.log_every == 0 or state.step == cfg.steps:
+            with torch.no_grad():
+                _log(state, data, models.logits(model, a, b))
+            h = state.history
+            if bar is not None:
+                bar.set_postfix(train=f"{h['train_acc'][-1]:.3f}", test=f"{h['test_acc'][-1]:.3f}")
+            if _should_stop(state):
+                break
+    if bar is not None:
+        bar.close()
+    if checkpoint is not None:
+        save_checkpoint(state, checkpoint)
+    return summarize(state, data)
+
+
+def _bar(cfg: RunConfig, state: State, progress: bool) -> Any:
+    if not progress:
+        return None
+    from tqdm import tqdm
+    return tqdm(total=cfg.steps, initial=state.step, desc=f"grok {cfg.model} p={cfg.p}",
+                unit="step", dynamic_ncols=True)
+
+
+def _should_stop(state: State) -> bool:
+    cfg, h = state.cfg, state.history
+    if cfg.max_seconds is not None and state.seconds >= cfg.max_seconds:
+        state.stopped = f"max_seconds={cfg.max_seconds} reached at step {state.step}"
+        return True
+    if cfg.stop_after_gen is not None:
+        t_gen = next((s for s, v in zip(h["step"], h["test_acc"]) if v >= phases.GENERALIZED), None)
+        if t_gen is not None and state.step >= t_gen + cfg.stop_after_gen:
+            state.stopped = f"stop_after_gen={cfg.stop_after_gen} after generalizing at {t_gen}"
+            return True
+    return False
+
+
+def summarize(state: State, data: Dataset) -> dict[str, Any]:
+    """The run as JSON: config, curves, phases, progress measures, versions and timings."""
+    cfg, h, model = state.cfg, state.history, state.model
+    ph = phases.detect(h["step"], h["train_acc"], h["test_acc"])
+    p = cfg.p
+    a, b, y = data.a, data.b, data.labels
+    dev = next(model.parameters()).device
+    with torch.no_grad():
+        final = models.logits(model, a.to(dev), b.to(dev)).double().cpu()
+        keys = metrics.key_frequencies(final)
+        hid = models.hidden(model, a.to(dev), b.to(dev)).double().cpu()
+        restricted, excluded = [], []
+        probe = models.build_model(cfg.model, p, d=cfg.d, d_model=cfg.d_model,
+                                   n_heads=cfg.n_heads, d_mlp=cfg.d_mlp)
+        for snap in state.snapshots:
+            probe.load_state_dict(snap)
+            L = models.logits(probe, a, b).double()
+            restricted.append(metrics.restricted_loss(L, y, keys))
+            excluded.append(metrics.excluded_loss(L, y, keys, data.train))
+    spectrum = metrics.embedding_spectrum(models.embedding(model))
+    idx = {s: i for i, s in enumerate(h["step"])}
+    n_steps = h["step"][-1]
+    return {
+        "schema": SCHEMA,
+        "config": asdict(cfg),
+        "n_train": int(len(data.train)), "n_test": int(len(data.test)),
+        "n_params": sum(q.numel() for q in model.parameters() if q.requires_grad),
+        "history": h | {"restricted_loss": restricted, "excluded_loss": excluded},
+        "phases": ph.as_json(),
+        "norm_phase1": phases.norm_rises_in_phase1(h["step"], h["norm2"], ph),
+        "total_loss_drop": phases.total_loss_drop(h["step"], h["total_loss"], ph),
+        "norm2_at_memorization": h["norm2"][idx[ph.t_mem]] if ph.t_mem is not None else None,
+        "norm2_at_generalization": h["norm2"][idx[ph.t_gen]] if ph.t_gen is not None else None,
+        "key_frequencies": keys,
+        "embedding_spectrum": spectrum.tolist(),
+        "product_share": metrics.product_share(hid, p, keys),
+        "timing": {"train_seconds": state.seconds, "steps": n_steps,
+                   "steps_per_second": n_steps / state.seconds if state.seconds > 0 else None,
+                   "seconds_to_generalize": (h["seconds"][idx[ph.t_gen]]
+                                             if ph.t_gen is not None else None)},
+        "stopped": state.stopped,
+        "versions": {"python": platform.python_version(), "torch": torch.__version__,
+                     "platform": platform.platform()},
+    }
