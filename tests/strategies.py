@@ -44,6 +44,53 @@ seeds = st.integers(0, 2**31 - 1)
 
 # --- induction (issue 3) ------------------------------------------------------------------
 
+INDUCTION_KINDS = ("random", "repeated_half", "all_same", "no_repeats", "alternating",
+                   "first_occurrence_trap")
+
+
+@st.composite
+def induction_bodies(draw, *, vocab_size: int, length: int, kind: str | None = None) -> list[int]:
+    """Content tokens (length - 1 of them, in [0, vocab_size)) of one family of INDUCTION_KINDS.
+
+    first_occurrence_trap: a x a y ... a with x != y, so "successor of the FIRST occurrence"
+    and "successor of the MOST RECENT occurrence" disagree (needs vocab_size >= 3)."""
+    kind = kind or draw(st.sampled_from(INDUCTION_KINDS))
+    body, V = length - 1, vocab_size
+    tok = st.integers(0, V - 1)
+    if kind == "repeated_half":
+        size = max(1, (body + 1) // 2)
+        half = draw(st.lists(tok, min_size=size, max_size=size))
+        out = (half * 2)[:body]
+    elif kind == "all_same":
+        out = [draw(tok)] * body
+    elif kind == "no_repeats":
+        perm = draw(st.permutations(list(range(V))))
+        out = (list(perm) * (body // V + 1))[:body] if body > V else list(perm)[:body]
+    elif kind == "alternating":
+        a, b = draw(tok), draw(tok)
+        out = [(a, b)[i % 2] for i in range(body)]
+    elif kind == "first_occurrence_trap" and V >= 3 and body >= 5:
+        a, x, y = draw(st.permutations(list(range(V))))[:3]
+        filler = draw(st.lists(tok, min_size=body - 5, max_size=body - 5))
+        out = [a, x, *filler, a, y, a][:body]
+    else:
+        out = draw(st.lists(tok, min_size=body, max_size=body))
+    return out
+
+
+@st.composite
+def induction_cases(draw, *, max_vocab: int = 6, max_ctx: int = 12, min_vocab: int = 1,
+                    kind: str | None = None, batch: int = 3) -> tuple[int, int, torch.Tensor]:
+    """(vocab_size, n_ctx, tokens [batch, length]): BOS (= vocab_size) then content tokens,
+    1 <= length <= n_ctx, each row drawn from one of INDUCTION_KINDS."""
+    V = draw(st.integers(min_vocab, max_vocab))
+    N = draw(st.integers(1, max_ctx))
+    length = draw(st.integers(1, N))
+    rows = [[V, *draw(induction_bodies(vocab_size=V, length=length, kind=kind))]
+            for _ in range(draw(st.integers(1, batch)))]
+    return V, N, torch.tensor(rows, dtype=torch.long).reshape(len(rows), length)
+
+
 # --- modular addition (issue 4) -----------------------------------------------------------
 
 # --- grokking (issue 5) -------------------------------------------------------------------

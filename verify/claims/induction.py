@@ -141,7 +141,7 @@ def check_previous_token_head(hard: Transformer | None = None,
     mass = off_target_mass(cache["blocks.0.attn.hook_pattern"][:, 0],
                            previous_index(N).expand(len(tokens), -1))
     bound = induction.mass_bounds(soft.beta, N)
-    soft_ok = float(mass.max()) <= bound["delta_1"] + MASS_TOL
+    soft_ok = bound["certified"] and float(mass.max()) <= bound["delta_1"] + MASS_TOL
     literal = section_literal_model(4, 12)
     lit_tokens = random_sequences(4, 12, 300)
     literal_acc = float((literal(lit_tokens).argmax(-1)
@@ -155,6 +155,7 @@ def check_previous_token_head(hard: Transformer | None = None,
         "hard_exact_all_sequences": exact_ok, "hard_sequences": n_seqs,
         "softmax_beta": soft.beta, "softmax_n_ctx": N,
         "max_mass_off_previous": float(mass.max()), "bound_delta_1": bound["delta_1"],
+        "certified_beta_at_least_beta_star": bound["certified"],
         "ov_maps_token_to_previous_subspace": ov_tok_to_prev and ov_zero_elsewhere,
         "literal_identity_ov_accuracy": round(literal_acc, 4),
         "note": "W_OV is not the identity: it moves e_tok(x) into a separate previous-token "
@@ -465,12 +466,12 @@ def inspect(argv: list[str]) -> int:
     _, cache = model.run_with_cache(tokens)
     labels = [str(t) for t in tokens[0].tolist()]
     labels[0] = "BOS"
-    for layer, name in ((0, "previous-token head"), (1, "induction head")):
+    for layer, name in ((0, "(Layer 1) previous-token head"), (1, "(Layer 2) induction head")):
         print()
-        print(matrix(f"layer {layer} {name}: pattern on {labels}",
+        print(matrix(f"block {layer} {name}: pattern on {labels}",
                      cache[f"blocks.{layer}.attn.hook_pattern"][0, 0], labels, labels))
     print()
-    print(matrix("layer 1 full QK (scores / beta): query token x key position's previous token",
+    print(matrix("block 1 QK (scores / beta): query token x key's previous-token coordinate",
                  (model.blocks[1].attn.W_Q[0] @ model.blocks[1].attn.W_K[0].T)[lay.tok][:, lay.prev]
                  / model.beta))
     if ns.plot:
@@ -494,8 +495,8 @@ def _plot(model: Transformer, tokens: Tensor, labels: list[str], folder: str,
                                ("cat_sat", cat_model, cat_tokens, cat_labels)):
         _, cache = m.run_with_cache(toks)
         fig, axes = plt.subplots(1, 2, figsize=(11, 4.8))
-        for ax, layer, name in ((axes[0], 0, "layer 0: previous-token head"),
-                                (axes[1], 1, "layer 1: induction head")):
+        for ax, layer, name in ((axes[0], 0, "block 0 (Layer 1): previous-token head"),
+                                (axes[1], 1, "block 1 (Layer 2): induction head")):
             im = ax.imshow(cache[f"blocks.{layer}.attn.hook_pattern"][0, 0].numpy(),
                            vmin=0, vmax=1, cmap="viridis")
             ax.set_xticks(range(len(labs)), labs, rotation=60)

@@ -1,0 +1,265 @@
+"""The induction circuit against the reference, exactly (hard) and above beta* (softmax)."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import pytest
+import sympy as sp
+import torch
+import torch.nn.functional as F
+from hypothesis import example, given
+from hypothesis import strategies as st
+
+from constructions import exact, induction
+from tests import strategies as S
+from verify.claims import induction as claims
+
+CAT_V, CAT_IDS = len(claims.tokenize(claims.SENTENCE)[0]), claims.tokenize(claims.SENTENCE)[1]
+CAT = (CAT_V, len(CAT_IDS) + 1, torch.tensor([[CAT_V, *CAT_IDS]]))
+DEMO = (5, 9, torch.tensor([[5, *claims.DEMO_SEQUENCE]]))
+
+
+def _broken(model: induction.InductionModel, name: str, index: tuple, value: float
+            ) -> induction.InductionModel:
+    """A copy of ``model`` with one weight entry changed."""
+    out = induction.build_induction_model(model.layout.vocab_size, model.cfg.n_ctx,
+                                          model.cfg.attention, beta=model.beta)
+    w = out.weights()[name].clone()
+    w[index] = value
+    out.set_weights({name: w})
+    return out
+
+
+# --- reference ---------------------------------------------------------------------------
+
+def test_reference_by_hand() -> None:
+    tokens = torch.tensor([[3, 0, 1, 0, 2, 0, 0]])
+    # t=3 (0): latest earlier 0 at 1 -> 1; t=5 (0): latest at 3 -> 2; t=6 (0): latest at 5 -> 0
+    assert induction.induction_targets(tokens, 3).tolist() == [[3, 3, 3, 1, 3, 2, 0]]
+
+
+@given(S.induction_cases())
+def test_reference_matches_a_loop(case) -> None:
+    V, _, tokens = case
+    got = induction.induction_targets(tokens, V)
+    for b, row in enumerate(tokens.tolist()):
+        for t, x in enumerate(row):
+            earlier = [j for j in range(t) if row[j] == x]
+            assert got[b, t] == (row[earlier[-1] + 1] if earlier else V)
+
+
+# --- construction vs reference -------------------------------------------------------------
+
+@given(S.induction_cases(), st.sampled_from(["hard", "softmax"]))
+@example(CAT, "softmax")
+@example(CAT, "hard")
+@example(DEMO, "softmax")
+@example(DEMO, "hard")
+def test_model_matches_reference(case, attention) -> None:
+    V, N, tokens = case
+    model = induction.build_induction_model(V, N, attention)
+    logits = model(tokens)
+    target = induction.induction_targets(tokens, model.bos)
+    assert logits.shape == (*tokens.shape, V + 1)
+    assert torch.equal(logits.argmax(-1), target)
+    if attention == "hard":  # exact: the one-hot of the target, and integer arithmetic
+        assert torch.equal(logits, F.one_hot(target, V + 1).to(logits.dtype))
+        assert claims.integer_certificate(model.run_with_cache(tokens)[1])
+
+
+@given(S.induction_cases(min_vocab=3, kind="first_occurrence_trap", max_ctx=14))
+def test_most_recent_not_first_occurrence(case) -> None:
+    V, N, tokens = case
+    model = induction.build_induction_model(V, N, "softmax")
+    assert torch.equal(model(tokens).argmax(-1), induction.induction_targets(tokens, V))
+
+
+@given(S.induction_cases(max_ctx=16))
+def test_softmax_within_proved_bounds(case) -> None:
+    V, N, tokens = case
+    report = claims.softmax_report(induction.build_induction_model(V, N, "softmax"), tokens)
+    assert report["correct"] and report["within_bounds"]
+
+
+def test_transformer_lens_runs_the_same_weights() -> None:
+    pytest.importorskip("transformer_lens")
+    from verify.benchmarks.induction import hooked_transformer
+
+    model = induction.build_induction_model(5, 12, "softmax")
+    tokens = claims.random_sequences(5, 12, 20)
+    assert torch.allclose(hooked_transformer(model)(tokens), model(tokens), atol=1e-12, rtol=0)
+
+
+# --- the temperature bound -----------------------------------------------------------------
+
+@pytest.mark.parametrize("n", [2, 3, 8, 64, 512, 4096])
+def test_beta_star_formula_at_and_below(n: int) -> None:
+    star = induction.beta_star(n)
+    assert star == pytest.approx(math.log(4 * n * (n - 1)), rel=1e-15)
+    at = induction.mass_bounds(star, n)
+    assert at["certified"]
+    assert at["gap_2"] >= 0.5 - 1e-12 and at["delta_2"] < 0.5 and at["margin"] > 0
+    assert at["delta_1"] == pytest.approx(1 / (4 * n), rel=1e-12)
+    below = induction.mass_bounds(star * (1 - 1e-9), n)
+    assert not below["certified"] and below["gap_2"] < 0.5
+    assert induction.default_beta(n) == star
+
+
+def test_beta_star_ignores_vocab_and_n1() -> None:
+    assert induction.beta_star(7, 1) == induction.beta_star(7, 50)
+    assert induction.beta_star(1) == 0.0 and induction.default_beta(1) == 1.0
+    assert induction.default_beta(9, "hard") == induction.HARD_BETA
+
+
+@pytest.mark.parametrize("n", [4, 10, 24])
+def test_model_at_beta_star_on_adversarial(n: int) -> None:
+    model = induction.build_induction_model(3, n, "softmax", beta=induction.beta_star(n))
+    tokens = torch.cat([claims.adversarial_sequences(3, n, n_random=30),
+                        claims.random_sequences(3, n, 50)])
+    report = claims.softmax_report(model, tokens)
+    assert report["correct"] and report["within_bounds"]
+
+
+def test_empirical_threshold_is_below_beta_star_and_fails_below_it() -> None:
+    n = 12
+    threshold = claims.empirical_threshold(3, n)
+    assert 0 < threshold < induction.beta_star(n)
+    tokens = torch.cat([claims.adversarial_sequences(3, n), claims.random_sequences(3, n, 300)])
+    below = induction.build_induction_model(3, n, "softmax", beta=threshold * 0.9)
+    assert not torch.equal(below(tokens).argmax(-1), induction.induction_targets(tokens, 3))
+
+
+# --- exact arithmetic ----------------------------------------------------------------------
+
+def test_every_sequence_exact_in_sympy() -> None:
+    """Every sequence, vocab <= 4, length <= 6, through the SymPy mirror: logits == one-hot."""
+    total = 0
+    for V in (1, 2, 3, 4):
+        model = induction.build_induction_model(V, 6, "hard")
+        weights = exact.exact_weights(model)
+        for length in range(1, 7):
+            for body in itertools.product(range(V), repeat=length - 1):
+                seq = [V, *body]
+                target = induction.induction_targets(torch.tensor([seq]), V)[0].tolist()
+                want = sp.Matrix([[int(c == t) for c in range(V + 1)] for t in target])
+                assert exact.exact_forward(model.cfg, weights, seq) == want, seq
+                total += 1
+    assert total == sum(V ** k for V in (1, 2, 3, 4) for k in range(6))
+
+
+def test_check_exact_torch_every_sequence() -> None:
+    models = [induction.build_induction_model(V, 6, "hard") for V in (1, 2, 3, 4)]
+    result = claims.check_exact(models, sympy_sample=10)
+    assert result["exact_all_sequences"] and result["sympy_exact"]
+    assert result["sequences"] == sum(V ** k for V in (1, 2, 3, 4) for k in range(6))
+
+
+# --- claims, and broken constructions that make them fail ----------------------------------
+
+def test_claims_pass() -> None:
+    for check in (claims.check_previous_token_head, claims.check_two_layers,
+                  claims.check_cat_sat, claims.check_ideal_pattern,
+                  claims.check_is_induction_head):
+        outcome = check()
+        assert outcome.passed, (check.__name__, outcome.evidence)
+    outcome = claims.check_induction_head(sympy_sample=5)
+    assert outcome.passed and outcome.verdict == "corrected"
+
+
+def _hard(V: int = 3, N: int = 6) -> induction.InductionModel:
+    return induction.build_induction_model(V, N, "hard")
+
+
+def test_broken_previous_token_head_fails() -> None:
+    lay = _hard().layout
+    # query for i instead of i - 1: the head attends to itself
+    broken = _broken(_hard(), "blocks.0.attn.W_Q", (0, lay.pos_one, 0), 0.0)
+    assert not claims.check_previous_token_head(hard=broken).passed
+    soft = induction.build_induction_model(8, 32, "softmax", beta=1.0)  # far below beta*
+    assert not claims.check_previous_token_head(soft=soft).passed
+
+
+def test_broken_induction_head_fails() -> None:
+    lay = _hard().layout
+    no_recency = [_broken(_hard(V), "blocks.1.attn.W_Q", (0, _hard(V).layout.pos_one, V + 1), 0.0)
+                  for V in (2, 3)]
+    assert not claims.check_exact(no_recency, sympy_sample=0)["exact_all_sequences"]
+    no_sink = _broken(_hard(), "blocks.1.attn.W_Q", (0, lay.pos_one, lay.vocab_size), 0.0)
+    assert not claims.check_exact([no_sink], sympy_sample=0)["exact_all_sequences"]
+    weak_match = _broken(_hard(3, 6), "blocks.1.attn.W_Q", (0, lay.tok.start, 0), 1.0)
+    assert not claims.check_exact([weak_match], sympy_sample=0)["exact_all_sequences"]
+    too_cold = induction.build_induction_model(4, 24, "softmax", beta=1.0)
+    assert not claims.check_induction_head(soft=too_cold, sympy_sample=0).passed
+
+
+def test_section_literal_identity_ov_fails() -> None:
+    model = claims.section_literal_model(4, 12)
+    tokens = claims.random_sequences(4, 12, 100)
+    assert not torch.equal(model(tokens).argmax(-1), induction.induction_targets(tokens, 4))
+
+
+def test_broken_cat_sat_and_ideal_pattern_fail() -> None:
+    cat = induction.build_induction_model(CAT[0], CAT[1], "softmax")
+    lay = cat.layout
+    broken = _broken(cat, "blocks.0.attn.W_Q", (0, lay.pos_one, 0), 0.0)
+    assert not claims.check_cat_sat(model=broken).passed
+    demo = induction.build_induction_model(5, 9, "hard")
+    no_sink = _broken(demo, "blocks.1.attn.W_Q", (0, demo.layout.pos_one, 5), 0.0)
+    assert not claims.check_ideal_pattern(model=no_sink).passed
+
+
+def test_broken_detector_claim_fails() -> None:
+    model = induction.build_induction_model(20, 41, "softmax")
+    lay = model.layout
+    broken = _broken(model, "blocks.1.attn.W_K", (0, lay.prev.start, 0), 0.0)
+    broken = _broken(broken, "blocks.0.attn.W_Q", (0, lay.pos_one, 0), 0.0)
+    assert not claims.check_is_induction_head(model=broken).passed
+
+
+# --- bad input -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kwargs, word", [
+    ({"vocab_size": 0, "n_ctx": 4}, "vocab_size"),
+    ({"vocab_size": 3, "n_ctx": 0}, "n_ctx"),
+    ({"vocab_size": 3, "n_ctx": 4, "beta": 0.0}, "beta"),
+    ({"vocab_size": 3, "n_ctx": 4, "beta": -1.0}, "beta"),
+    ({"vocab_size": 3, "n_ctx": 4, "beta": float("inf")}, "beta"),
+    ({"vocab_size": 3, "n_ctx": 4, "attention": "linear"}, "attention"),
+])
+def test_builder_rejects_bad_arguments(kwargs, word) -> None:
+    with pytest.raises(ValueError, match=word):
+        induction.build_induction_model(**kwargs)
+
+
+@pytest.mark.parametrize("tokens, word", [
+    ([[3, 0, 5]], "tokens"),          # outside the vocabulary
+    ([[0, 1, 2]], "position 0"),      # no BOS
+    ([[3, 1, 3]], "BOS"),             # BOS after position 0
+    ([[3, 0, 1, 2, 0, 1]], "n_ctx"),  # longer than n_ctx = 5
+    ([[3, -1]], "tokens"),
+])
+def test_model_rejects_bad_tokens(tokens, word) -> None:
+    model = induction.build_induction_model(3, 5)
+    with pytest.raises(ValueError, match=word):
+        model(torch.tensor(tokens))
+    with pytest.raises(ValueError, match=word):
+        model.run_with_cache(torch.tensor(tokens))
+
+
+def test_other_functions_reject_bad_input() -> None:
+    with pytest.raises(ValueError, match="n_ctx"):
+        induction.beta_star(0)
+    with pytest.raises(ValueError, match="vocab_size"):
+        induction.beta_star(4, 0)
+    with pytest.raises(ValueError, match="beta"):
+        induction.mass_bounds(0.0, 4)
+    with pytest.raises(TypeError, match="tokens"):
+        induction.induction_targets(torch.zeros(2, 3), 1)
+    with pytest.raises(TypeError, match="tokens"):
+        induction.induction_targets([[1, 2]], 1)
+    with pytest.raises(ValueError, match="bos"):
+        induction.induction_targets(torch.zeros(1, 3, dtype=torch.long), -1)
+    with pytest.raises(TypeError, match="tokens"):
+        induction.build_induction_model(3, 4)(torch.tensor([[3.0, 1.0]]))
