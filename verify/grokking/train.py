@@ -270,7 +270,7 @@ def _bar(cfg: RunConfig, state: State, progress: bool) -> Any:
         return None
     from tqdm import tqdm
     return tqdm(total=cfg.steps, initial=state.step, desc=f"grok {cfg.model} p={cfg.p}",
-                unit="step", dynamic_ncols=True)
+                unit="step", dynamic_ncols=True, mininterval=0.5)
 
 
 def _should_stop(state: State) -> bool:

@@ -1,0 +1,54 @@
+"""The run's figure: losses (log scale), accuracies, weight norm, embedding spectrum; the
+detected phase boundaries (memorization, switch, generalization) are marked."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def plot_run(run: dict[str, Any], path: str) -> str:
+    h, ph = run["history"], run["phases"]
+    steps = h["step"]
+    fig, axes = plt.subplots(2, 2, figsize=(11, 7.5))
+    ax = axes[0, 0]
+    for key, label in (("train_loss", "train"), ("test_loss", "test"),
+                       ("restricted_loss", "restricted"), ("excluded_loss", "excluded (train)")):
+        ax.plot(steps, [max(v, 1e-12) for v in h[key]], label=label)
+    ax.set_yscale("log")
+    ax.set_title("cross-entropy loss")
+    ax = axes[0, 1]
+    ax.plot(steps, h["train_acc"], label="train")
+    ax.plot(steps, h["test_acc"], label="test")
+    ax.set_title("accuracy")
+    ax = axes[1, 0]
+    ax.plot(steps, h["norm2"], label="||W||^2", color="tab:purple")
+    ax.set_title("squared weight norm")
+    ax2 = ax.twinx()
+    ax2.plot(steps, h["gini"], color="tab:gray", linestyle=":", label="Gini(W_E Fourier)")
+    ax2.set_ylim(0, 1)
+    ax2.legend(loc="center right", fontsize=8)
+    for ax in (axes[0, 0], axes[0, 1], axes[1, 0]):
+        for key, color in (("t_mem", "tab:red"), ("t_switch", "tab:orange"), ("t_gen", "tab:green")):
+            if ph.get(key) is not None:
+                ax.axvline(ph[key], color=color, linestyle="--", linewidth=1, label=key)
+        ax.set_xlabel("step")
+        ax.legend(fontsize=8, loc="best")
+    ax = axes[1, 1]
+    spectrum = run["embedding_spectrum"]
+    ax.bar(range(1, len(spectrum) + 1), spectrum, color="tab:blue")
+    for k in run["key_frequencies"]:
+        ax.get_children()[k - 1].set_color("tab:red")
+    ax.set_title("final W_E Fourier spectrum (red: key frequencies)")
+    ax.set_xlabel("frequency k")
+    cfg = run["config"]
+    fig.suptitle(f"{cfg['model']} p={cfg['p']} frac={cfg['frac']} wd={cfg['wd']} lr={cfg['lr']} "
+                 f"seed={cfg['seed']}{' grokfast' if cfg['grokfast'] else ''}: {ph['kind']}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
