@@ -263,3 +263,14 @@ def test_other_functions_reject_bad_input() -> None:
         induction.induction_targets(torch.zeros(1, 3, dtype=torch.long), -1)
     with pytest.raises(TypeError, match="tokens"):
         induction.build_induction_model(3, 4)(torch.tensor([[3.0, 1.0]]))
+
+
+@pytest.mark.parametrize("n", [3, 8, 16, 40])
+def test_lower_bound_family_fails(n: int) -> None:
+    """[BOS, b, ..., b, a] is wrong at T = n - 1 for 1 <= beta <= ln(2n - 3) (proofs/)."""
+    tokens = torch.tensor([[2] + [1] * (n - 2) + [0]])
+    for beta in (1.0, math.log(2 * n - 3)):
+        model = induction.build_induction_model(2, n, "softmax", beta=beta)
+        assert model(tokens)[0, -1].argmax() != 2
+    right = induction.build_induction_model(2, n, "softmax")
+    assert right(tokens)[0, -1].argmax() == 2
