@@ -22,23 +22,35 @@ Circuit, at query position T:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
 from constructions import validation
 from constructions.transformer import Config, Transformer
 
 
-def one_layer_layout(vocab_size: int, n_ctx: int) -> dict[str, object]:
+@dataclass(frozen=True)
+class OneLayerLayout:
     """Residual coordinates: tok (V+1), slot k (V+1 each, k < N), out (V+1), thermometer (N),
     position (1, i, i^2)."""
+
+    token: list[int]
+    slots: list[list[int]]
+    output: list[int]
+    thermometer: list[int]
+    position: tuple[int, int, int]
+    d_model: int
+
+
+def one_layer_layout(vocab_size: int, n_ctx: int) -> OneLayerLayout:
     n_tok = vocab_size + 1
     slots = [list(range(n_tok * (k + 1), n_tok * (k + 2))) for k in range(n_ctx)]
     out0 = n_tok * (n_ctx + 1)
     th0 = out0 + n_tok
     pos0 = th0 + n_ctx
-    return {"token": list(range(n_tok)), "slots": slots, "output": list(range(out0, th0)),
-            "thermometer": list(range(th0, pos0)), "position": [pos0, pos0 + 1, pos0 + 2],
-            "d_model": pos0 + 3}
+    return OneLayerLayout(list(range(n_tok)), slots, list(range(out0, th0)),
+                          list(range(th0, pos0)), (pos0, pos0 + 1, pos0 + 2), pos0 + 3)
 
 
 def build_one_layer_induction(vocab_size: int, n_ctx: int) -> Transformer:
@@ -48,9 +60,8 @@ def build_one_layer_induction(vocab_size: int, n_ctx: int) -> Transformer:
     if N > 50:
         raise ValueError(f"n_ctx must be <= 50 here (weights 2^(j+1) stay exact), got {N}")
     n_tok, lay = V + 1, one_layer_layout(V, N)
-    d = int(lay["d_model"])  # type: ignore[call-overload]
-    tok, slots, out = lay["token"], lay["slots"], lay["output"]
-    th, (one, pi, psq) = lay["thermometer"], lay["position"]  # type: ignore[misc]
+    d, tok, slots, out = lay.d_model, lay.token, lay.slots, lay.output
+    th, (one, pi, psq) = lay.thermometer, lay.position
     d_mlp = max(1, (N - 1) * V * V)
     cfg = Config(n_layers=1, n_heads=N, d_model=d, d_head=n_tok, d_vocab=n_tok, n_ctx=N,
                  d_mlp=d_mlp, act_fn="relu", attention="hard", d_vocab_out=n_tok)

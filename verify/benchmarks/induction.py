@@ -34,7 +34,7 @@ def hooked_transformer(model: Transformer):  # noqa: ANN201 - transformer_lens.H
         n_layers=c.n_layers, d_model=c.d_model, n_ctx=c.n_ctx, d_head=c.d_head,
         n_heads=c.n_heads, d_vocab=c.d_vocab, d_vocab_out=c.vocab_out, attn_only=True,
         normalization_type=None, use_attn_scale=False, positional_embedding_type="standard",
-        dtype=c.dtype, device="cpu", act_fn=None)
+        dtype=c.dtype, device="cpu", act_fn=None)  # type: ignore[arg-type]
     tl = HookedTransformer(tcfg)
     result = tl.load_state_dict(model.state_dict(), strict=False)
     assert not result.unexpected_keys, result.unexpected_keys

@@ -14,7 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from constructions import exact, induction, one_layer_induction, transformer
+from constructions import circuits, exact, induction, one_layer_induction, transformer
+from constructions.induction import InductionModel
 from constructions.transformer import Transformer
 from verify import detectors, registry
 from verify.cli_util import OneLineParser
@@ -107,7 +108,7 @@ def section_literal_model(vocab_size: int, n_ctx: int) -> Transformer:
     (W_OV restricted to tokens = identity), with layer 2 unchanged."""
     model = induction.build_induction_model(vocab_size, n_ctx, "hard")
     lay = model.layout
-    W_O = model.blocks[0].attn.W_O.detach().clone()
+    W_O = model.weights()["blocks.0.attn.W_O"]
     W_O[0, :, lay.prev] = 0
     W_O[0, : lay.n_tokens, lay.tok] = torch.eye(lay.n_tokens, dtype=W_O.dtype)
     model.set_weights({"blocks.0.attn.W_O": W_O})
@@ -116,8 +117,8 @@ def section_literal_model(vocab_size: int, n_ctx: int) -> Transformer:
 
 # --- induction.previous_token_head -----------------------------------------------------------
 
-def check_previous_token_head(hard: Transformer | None = None,
-                              soft: Transformer | None = None) -> registry.Outcome:
+def check_previous_token_head(hard: InductionModel | None = None,
+                              soft: InductionModel | None = None) -> registry.Outcome:
     """Hard: layer-1 pattern is exactly the shift and the previous-token subspace exactly
     e(x_{i-1}), on every sequence (V = 3, N = 6). Softmax at beta*: mass off i - 1 <= delta_1."""
     hard = hard or induction.build_induction_model(3, EXACT_LEN, "hard")
@@ -146,11 +147,11 @@ def check_previous_token_head(hard: Transformer | None = None,
     lit_tokens = random_sequences(4, 12, 300)
     literal_acc = float((literal(lit_tokens).argmax(-1)
                          == induction.induction_targets(lit_tokens, 4)).double().mean())
-    ov = (hard.blocks[0].attn.W_V[0] @ hard.blocks[0].attn.W_O[0])
+    ov = circuits.ov(hard, 0, 0)
     ov_tok_to_prev = bool(torch.equal(ov[lay.tok][:, lay.prev], torch.eye(lay.n_tokens,
                                                                           dtype=ov.dtype)))
     ov_zero_elsewhere = float(ov.abs().sum() - ov[lay.tok][:, lay.prev].abs().sum()) == 0
-    passed = exact_ok and soft_ok and literal_acc < 1.0
+    passed = bool(exact_ok and soft_ok and literal_acc < 1.0)
     return registry.Outcome("corrected", passed, {
         "hard_exact_all_sequences": exact_ok, "hard_sequences": n_seqs,
         "softmax_beta": soft.beta, "softmax_n_ctx": N,
@@ -199,7 +200,7 @@ def check_exact(models: list[Transformer], *, sympy_sample: int = SYMPY_SAMPLE,
             "sympy_exact": bool(sympy_ok)}
 
 
-def softmax_report(model: Transformer, tokens: Tensor) -> dict:
+def softmax_report(model: InductionModel, tokens: Tensor) -> dict:
     """Predictions vs reference, off-target masses and margins against the proved bounds."""
     logits, cache = model.run_with_cache(tokens)
     target = induction.induction_targets(tokens, model.bos)
@@ -242,7 +243,7 @@ def empirical_threshold(vocab_size: int, n: int, tokens: Tensor | None = None, *
 
 
 def check_induction_head(hard_models: list[Transformer] | None = None,
-                         soft: Transformer | None = None, *, slack_n: int = 16,
+                         soft: InductionModel | None = None, *, slack_n: int = 16,
                          sympy_sample: int = SYMPY_SAMPLE) -> registry.Outcome:
     hard_models = hard_models or [induction.build_induction_model(V, EXACT_LEN, "hard")
                                   for V in EXACT_VOCABS]
@@ -342,7 +343,8 @@ def tokenize(text: str) -> tuple[list[str], list[int]]:
     return vocab, [vocab.index(w) for w in words]
 
 
-def check_cat_sat(model: Transformer | None = None, text: str = SENTENCE) -> registry.Outcome:
+def check_cat_sat(model: InductionModel | None = None, text: str = SENTENCE
+                  ) -> registry.Outcome:
     vocab, ids = tokenize(text)
     V = len(vocab)
     model = model or induction.build_induction_model(V, len(ids) + 1, "softmax")
@@ -408,7 +410,7 @@ def ideal_pattern() -> registry.Outcome:
     return check_ideal_pattern()
 
 
-def check_is_induction_head(model: Transformer | None = None, *, seed: int = SEED
+def check_is_induction_head(model: InductionModel | None = None, *, seed: int = SEED
                             ) -> registry.Outcome:
     """Detector scores of our heads vs random heads of the same shape, on repeated sequences."""
     V, half = 20, 20
@@ -424,7 +426,7 @@ def check_is_induction_head(model: Transformer | None = None, *, seed: int = SEE
     rand_ind = max(detectors.prefix_matching_score(rand, layer, 0, tokens) for layer in (0, 1))
     rand_prev = max(detectors.previous_token_score(rand, layer, 0, tokens) for layer in (0, 1))
     rand_copy = [round(detectors.head_copying_score(rand, layer, 0), 4) for layer in (0, 1)]
-    bounds = induction.mass_bounds(model.beta, model.cfg.n_ctx) if hasattr(model, "beta") else {}
+    bounds = induction.mass_bounds(model.beta, model.cfg.n_ctx)
     floor_ind = 1 - bounds.get("delta_2", 0.0)
     floor_prev = 1 - bounds.get("delta_1", 0.0)
     passed = (ours_ind >= floor_ind - MASS_TOL and ours_prev >= floor_prev - MASS_TOL
@@ -472,8 +474,7 @@ def inspect(argv: list[str]) -> int:
                      cache[f"blocks.{layer}.attn.hook_pattern"][0, 0], labels, labels))
     print()
     print(matrix("block 1 QK (scores / beta): query token x key's previous-token coordinate",
-                 (model.blocks[1].attn.W_Q[0] @ model.blocks[1].attn.W_K[0].T)[lay.tok][:, lay.prev]
-                 / model.beta))
+                 circuits.qk(model, 1, 0)[lay.tok][:, lay.prev] / model.beta))
     if ns.plot:
         _plot(model, tokens, labels, ns.plot, vocab, ids)
     return 0
