@@ -93,4 +93,28 @@ def induction_cases(draw, *, max_vocab: int = 6, max_ctx: int = 12, min_vocab: i
 
 # --- modular addition (issue 4) -----------------------------------------------------------
 
+
+@st.composite
+def admissible_freqs(draw, *, p: int, max_size: int = 4) -> tuple[int, ...]:
+    """Distinct frequencies in [1, p-1] with gcd(p, k_1, ..., k_m) = 1 (the adder's condition)."""
+    import math
+    ks = draw(st.lists(st.integers(1, p - 1), min_size=1, max_size=min(max_size, p - 1),
+                       unique=True))
+    if math.gcd(p, *ks) != 1:  # make it admissible with a unit, keeping the drawn frequencies
+        unit = draw(st.integers(1, p - 1).filter(lambda k: math.gcd(k, p) == 1))
+        ks = ks[:-1] + [unit] if unit not in ks else ks[:-1]
+        if not ks or math.gcd(p, *ks) != 1:
+            ks = [unit]
+    return tuple(ks)
+
+
+@st.composite
+def residue_pairs(draw, *, p: int, max_batch: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
+    """Two LongTensors [batch] of residues in [0, p)."""
+    n = draw(st.integers(1, max_batch))
+    xs = draw(st.lists(st.integers(0, p - 1), min_size=n, max_size=n))
+    ys = draw(st.lists(st.integers(0, p - 1), min_size=n, max_size=n))
+    return torch.tensor(xs, dtype=torch.long), torch.tensor(ys, dtype=torch.long)
+
+
 # --- grokking (issue 5) -------------------------------------------------------------------
