@@ -181,7 +181,7 @@ def memorization_claim() -> registry.Outcome:
 
 GEN_PS = (11, 23, 47, 97, 199, 401, 1009)
 FEW_FREQS = (1, 2, 3)
-GROK_PS = (31, 41, 47)
+GROK_PS = (41, 47, 53)
 HOMOGENEOUS_DEGREES = {"embed.W_E": 2, "blocks.0.mlp.W_in": 2, "blocks.0.mlp.W_out": 1,
                        "unembed.W_U": 1}   # logits' degree in each group; W_V W_O: product fixed
 
