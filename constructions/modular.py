@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from typing import cast
 
 import torch
 from torch import Tensor, nn
@@ -81,7 +82,7 @@ def check_freqs(p: int, freqs: object, *, admissible_only: bool = True) -> tuple
         raise TypeError(f"freqs must be a collection of integers in [1, {p - 1}] or None, "
                         f"got {type(freqs).__name__}")
     ks = tuple(validation.check_int("freqs entry", k, minimum=1, maximum=p - 1)
-               for k in freqs)  # type: ignore[union-attr]
+               for k in freqs)
     if not ks:
         raise ValueError(f"freqs must be non-empty (integers in [1, {p - 1}]), got ()")
     if len(set(ks)) != len(ks):
@@ -143,13 +144,13 @@ class ModularAdder(nn.Module):
         return self(x, y).argmax(dim=-1)
 
     def named_parameters(self, prefix: str = "", recurse: bool = True,
-                         remove_duplicate: bool = True):  # type: ignore[override]
+                         remove_duplicate: bool = True):
         return self.transformer.named_parameters(prefix, recurse, remove_duplicate)
 
-    def state_dict(self, *args, **kwargs):  # type: ignore[override]
+    def state_dict(self, *args, **kwargs):
         return self.transformer.state_dict(*args, **kwargs)
 
-    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):  # type: ignore[override]
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
         return self.transformer.load_state_dict(state_dict, strict=strict, assign=assign)
 
     def extra_repr(self) -> str:
@@ -183,11 +184,13 @@ def _build(p: int, ks: tuple[int, ...], dtype: torch.dtype) -> ModularAdder:
         W_E = model.embed.W_E                                    # [d_vocab=p, d_model]
         W_E[:, s["B_cos"]] = cos_t[phase].to(dtype)              # E(x) = cos(w_k x) in B
         W_E[:, s["B_sin"]] = sin_t[phase].to(dtype)              #        sin(w_k x) in B
-        attn = model.blocks[0].attn                              # W_Q = W_K = 0: scores 0, A = 1/2
+        block = cast(transformer.Block, model.blocks[0])
+        attn = block.attn                                        # W_Q = W_K = 0: scores 0, A = 1/2
         j = torch.arange(2 * m)
         attn.W_V[0, j, j] = 1.0                                  # v = B slot (exact copy)
         attn.W_O[0, j, 2 * m + j] = 2.0                          # S += 2 * (v_a + v_b) / 2
-        mlp = model.blocks[0].mlp
+        mlp = block.mlp
+        assert mlp is not None
         reads = (s["S_cos"], s["S_sin"], s["B_cos"], s["B_sin"])
         for n, (coeffs, (to_cos, to_sin)) in enumerate(NEURON_TABLE):
             neuron = NEURONS_PER_FREQ * torch.arange(m) + n      # [m]
