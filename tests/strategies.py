@@ -118,3 +118,26 @@ def residue_pairs(draw, *, p: int, max_batch: int = 32) -> tuple[torch.Tensor, t
 
 
 # --- grokking (issue 5) -------------------------------------------------------------------
+
+
+@st.composite
+def accuracy_curves(draw, *, kind: str, n_logs: int = 30, every: int = 100):
+    """Synthetic (steps, train_acc, test_acc, t_mem, t_gen) of a given phase ``kind``: train
+    accuracy reaches 1 at t_mem; test accuracy stays below 0.1 (with noise) until a rise that
+    reaches 1 at t_gen ("grokking"), never rises ("never_generalized"), or rises with train
+    accuracy ("immediate")."""
+    steps = [i * every for i in range(n_logs)]
+    i_mem = draw(st.integers(1, n_logs // 3))
+    train = [min(1.0, 0.9 * i / i_mem) if i < i_mem else 1.0 for i in range(n_logs)]
+    noise = draw(st.lists(st.floats(0.0, 0.09), min_size=n_logs, max_size=n_logs))
+    if kind == "immediate":
+        test = [min(1.0, 0.95 * train[i]) if i < i_mem else 1.0 for i in range(n_logs)]
+        return steps, train, test, None, steps[i_mem]
+    if kind == "never_generalized":
+        return steps, train, noise, steps[i_mem], None
+    i_gen = draw(st.integers(i_mem + 2, n_logs - 1))
+    i_rise = draw(st.integers(i_mem + 1, i_gen - 1))
+    test = [noise[i] if i < i_rise else
+            (1.0 if i >= i_gen else 0.1 + 0.85 * (i - i_rise) / (i_gen - i_rise))
+            for i in range(n_logs)]
+    return steps, train, test, steps[i_mem], steps[i_gen]
