@@ -13,16 +13,6 @@ from tests import strategies as S
 from verify import detectors
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Small tensors: one thread avoids OpenMP spinning on a loaded 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-
 def _model(V: int = 10, N: int = 21) -> induction.InductionModel:
     return induction.build_induction_model(V, N, "softmax")
 

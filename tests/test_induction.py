@@ -20,16 +20,6 @@ CAT_V, CAT_IDS = len(claims.tokenize(claims.SENTENCE)[0]), claims.tokenize(claim
 CAT = (CAT_V, len(CAT_IDS) + 1, torch.tensor([[CAT_V, *CAT_IDS]]))
 DEMO = (5, 9, torch.tensor([[5, *claims.DEMO_SEQUENCE]]))
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Small tensors: one thread avoids OpenMP spinning on a loaded 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-
 def _broken(model: induction.InductionModel, name: str, index: tuple, value: float
             ) -> induction.InductionModel:
     """A copy of ``model`` with one weight entry changed."""

@@ -15,16 +15,6 @@ from verify import cli
 from verify.claims import induction as claims
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Small tensors: one thread avoids OpenMP spinning on a loaded 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-
 @given(S.induction_cases(max_vocab=4, max_ctx=8))
 def test_one_layer_model_matches_reference(case) -> None:
     V, N, tokens = case

@@ -6,10 +6,8 @@ construction. Sequences are [batch, pos] with BOS (= vocab size) at position 0.
 
 from __future__ import annotations
 
-import functools
 import itertools
 import random
-from collections.abc import Callable
 
 import sympy as sp
 import torch
@@ -28,20 +26,6 @@ SYMPY_SAMPLE = 60             # sequences also run through the SymPy mirror in `
 FLOAT_EXACT_LIMIT = 2.0 ** 53  # integers below this are exact in float64, and so are their sums
 MASS_TOL = 1e-12              # float64 rounding allowance when comparing masses with the bounds
 SEED = 0
-
-
-def one_thread(check: Callable[[], registry.Outcome]) -> Callable[[], registry.Outcome]:
-    """Run a check on one torch thread: these tensors are small, and on a loaded 2-core machine
-    OpenMP's spinning threads made the checks 10-20x slower (measured 0.8 s vs 17 s)."""
-    @functools.wraps(check)
-    def run() -> registry.Outcome:
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            return check()
-        finally:
-            torch.set_num_threads(threads)
-    return run
 
 
 # --- sequences -----------------------------------------------------------------------------
@@ -182,7 +166,6 @@ def check_previous_token_head(hard: InductionModel | None = None,
 
 @registry.claim("induction.previous_token_head", source="section 2 / Theorem 2.1",
                 statement="layer 1 moves x_{i-1} to position i (W_QK on positions, W_OV = I)")
-@one_thread
 def previous_token_head() -> registry.Outcome:
     return check_previous_token_head()
 
@@ -286,7 +269,6 @@ def check_induction_head(hard_models: list[Transformer] | None = None,
 
 @registry.claim("induction.induction_head", source="section 2 / Theorem 2.1",
                 statement="layer 2 attends to j+1 with x_j = x_T and copies x_{j+1}")
-@one_thread
 def induction_head() -> registry.Outcome:
     return check_induction_head()
 
@@ -345,7 +327,6 @@ def check_two_layers(one_layer: list[Transformer] | None = None, *, max_len: int
 
 @registry.claim("induction.two_layers_required", source="section 2 / Theorem 2.1",
                 statement="an induction head requires at least two attention layers")
-@one_thread
 def two_layers_required() -> registry.Outcome:
     return check_two_layers()
 
@@ -389,7 +370,6 @@ def check_cat_sat(model: InductionModel | None = None, text: str = SENTENCE
 @registry.claim("worked_example_2.cat_sat", source="Worked Example 2",
                 statement="in 'The cat sat on the mat. The cat', the head at the 2nd cat attends "
                           "to sat")
-@one_thread
 def cat_sat() -> registry.Outcome:
     return check_cat_sat()
 
@@ -426,7 +406,6 @@ def check_ideal_pattern(model: Transformer | None = None) -> registry.Outcome:
 
 @registry.claim("demo_1.ideal_pattern", source="Coding Demo 1",
                 statement="the ideal induction pattern on [1,2,3,4,1,2,3,4] is [4,1],[5,2],[6,3]")
-@one_thread
 def ideal_pattern() -> registry.Outcome:
     return check_ideal_pattern()
 
@@ -465,7 +444,6 @@ def check_is_induction_head(model: InductionModel | None = None, *, seed: int = 
 
 @registry.claim("demo_1.is_induction_head", source="Coding Demo 1",
                 statement="detect induction heads by offset-diagonal patterns on repeated text")
-@one_thread
 def is_induction_head() -> registry.Outcome:
     return check_is_induction_head()
 
