@@ -318,3 +318,8 @@ def test_adder_norms_and_a_broken_adder():
         return adder
 
     assert not claims.check_generalization_norm(broken, ps=(11, 23), grok_ps=()).passed
+
+
+def test_detector_test_before_train_is_immediate():
+    ph = phases.detect([0, 1, 2], [0.1, 0.5, 1.0], [0.1, 1.0, 0.2])
+    assert ph.kind == "immediate" and ph.t_mem is None

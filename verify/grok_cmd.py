@@ -95,9 +95,10 @@ def main(argv: list[str]) -> int:
 def _sweep(ns: object, cfg: RunConfig) -> int:
     configs = sweep.sweep_configs(replace(cfg, stop_after_gen=None), steps=ns.sweep_steps,  # type: ignore[attr-defined]
                                   demo2_steps=ns.demo2_steps)  # type: ignore[attr-defined]
-    rows = sweep.run_sweep(configs, progress=not ns.no_progress)  # type: ignore[attr-defined]
     os.makedirs(ns.out, exist_ok=True)  # type: ignore[attr-defined]
     path = os.path.join(ns.out, f"{ns.name or 'sweep'}.json")  # type: ignore[attr-defined]
+    rows = sweep.run_sweep(configs, progress=not ns.no_progress,  # type: ignore[attr-defined]
+                           log_path=path + "l")
     with open(path, "w") as f:
         json.dump(rows, f, indent=1)
     print(sweep.summary_table(rows))

@@ -10,7 +10,7 @@ Definitions, on logged curves (steps s_0 < s_1 < ..., train and test accuracy):
   (t_mem if there is none after it), to t_gen.
 
 Kinds: "grokking" (t_mem and t_gen exist, t_gen > t_mem: all three phases), "never_generalized"
-(t_mem but no t_gen), "immediate" (train and test accuracy rise together: no t_mem),
+(t_mem but no t_gen), "immediate" (test accuracy >= LOW_TEST at t_train, or t_gen <= t_train: no t_mem),
 "never_memorized" (no t_train).
 """
 
@@ -67,7 +67,7 @@ def detect(steps: Sequence[int], train_acc: Sequence[float], test_acc: Sequence[
     if i_train is None:
         return Phases("never_memorized", None, None, None if i_gen is None else steps[i_gen], None)
     t_train = steps[i_train]
-    if test_acc[i_train] >= LOW_TEST:
+    if test_acc[i_train] >= LOW_TEST or (i_gen is not None and i_gen <= i_train):
         return Phases("immediate", t_train, None, None if i_gen is None else steps[i_gen], None)
     if i_gen is None:
         return Phases("never_generalized", t_train, t_train, None, None)

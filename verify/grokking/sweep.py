@@ -8,6 +8,7 @@ Every run stops at generalization (test accuracy >= 99%) or at its step cap.
 
 from __future__ import annotations
 
+import json
 import statistics
 from dataclasses import replace
 from typing import Any
@@ -30,8 +31,9 @@ def sweep_configs(base: RunConfig, *, steps: int, demo2_steps: int,
     return out
 
 
-def run_sweep(configs: list[tuple[str, RunConfig]], *, progress: bool = False
-              ) -> list[dict[str, Any]]:
+def run_sweep(configs: list[tuple[str, RunConfig]], *, progress: bool = False,
+              log_path: str | None = None) -> list[dict[str, Any]]:
+    """Run every config; each finished row is appended to ``log_path`` (JSON lines) at once."""
     rows = []
     iterator: Any = configs
     if progress:
@@ -47,6 +49,9 @@ def run_sweep(configs: list[tuple[str, RunConfig]], *, progress: bool = False
                      "final_test_acc": run["history"]["test_acc"][-1],
                      "seconds": run["timing"]["train_seconds"],
                      "seconds_to_generalize": run["timing"]["seconds_to_generalize"]})
+        if log_path is not None:
+            with open(log_path, "a") as f:
+                f.write(json.dumps(rows[-1]) + "\n")
     return rows
 
 
