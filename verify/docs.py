@@ -71,7 +71,8 @@ def claims_table(claims: list[registry.Claim], sections: dict[str, list[ProofSec
         verdict = proof.verdict if proof else "?"
         link = f"[{proof.file}]({proof.file}#{proof.anchor})" if proof else "missing"
         slow = " (slow)" if c.slow else ""
-        rows.append(f"| `{c.id}`{slow} | {c.source} | {c.statement} | {verdict} | {link} |")
+        statement = c.statement.replace("|", "\\|")  # a bare | would end the table cell
+        rows.append(f"| `{c.id}`{slow} | {c.source} | {statement} | {verdict} | {link} |")
     return "\n".join(rows)
 
 

@@ -2,8 +2,7 @@
 
 Writes DIR/REPORT.md (claim, verdict, passed, evidence, seconds), DIR/report.json (the same,
 plus the environment: Python, torch, sympy, hypothesis, numpy versions, platform, git commit),
-and DIR/figures/*.png from every claims module's ``FIGURES`` dict
-({name: fn(directory: Path, options: dict) -> list[Path]}). ``--grok-run FILE`` adds the
+and DIR/figures/*.png from `verify.figures.FIGURES`. ``--grok-run FILE`` adds the
 curves of a `python -m verify grok` run; ``--all`` includes the slow (training) claims.
 """
 
@@ -19,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from verify import registry
-from verify.cli import discover
+from verify.figures import FIGURES
 from verify.cli_util import OneLineParser, UsageError
 from verify.display import table
 
@@ -98,7 +97,7 @@ def main(argv: list[str]) -> int:
     figure_dir.mkdir(parents=True, exist_ok=True)
     figures: list[Path] = []
     options = {"grok_run": ns.grok_run}
-    for name, make in sorted(discover("verify.claims", "FIGURES").items()):
+    for name, make in FIGURES.items():
         print(f"drawing {name} ...", file=sys.stderr, flush=True)
         figures += list(make(figure_dir, options))
     env = environment()

@@ -480,8 +480,17 @@ def inspect(argv: list[str]) -> int:
     return 0
 
 
+def plot_patterns(folder: str, attention: str = "softmax") -> list[str]:
+    """PNG heatmaps of both heads on Demo 1's sequence and on the cat sentence; their paths."""
+    tokens = torch.tensor([[5, *DEMO_SEQUENCE]])
+    labels = ["BOS", *[str(t) for t in DEMO_SEQUENCE]]
+    vocab, ids = tokenize(SENTENCE)
+    return _plot(induction.build_induction_model(5, 9, attention), tokens, labels, folder,
+                 vocab, ids)
+
+
 def _plot(model: Transformer, tokens: Tensor, labels: list[str], folder: str,
-          vocab: list[str], ids: list[int]) -> None:
+          vocab: list[str], ids: list[int]) -> list[str]:
     import os
 
     import matplotlib
@@ -492,6 +501,7 @@ def _plot(model: Transformer, tokens: Tensor, labels: list[str], folder: str,
     cat_model = induction.build_induction_model(len(vocab), len(ids) + 1, model.cfg.attention)
     cat_tokens = torch.tensor([[len(vocab), *ids]])
     cat_labels = ["BOS", *[vocab[i] for i in ids]]
+    paths = []
     for tag, m, toks, labs in (("demo1", model, tokens, labels),
                                ("cat_sat", cat_model, cat_tokens, cat_labels)):
         _, cache = m.run_with_cache(toks)
@@ -512,6 +522,8 @@ def _plot(model: Transformer, tokens: Tensor, labels: list[str], folder: str,
         fig.savefig(path, dpi=120)
         plt.close(fig)
         print(f"wrote {path}")
+        paths.append(path)
+    return paths
 
 
 INSPECT = {"induction": inspect}

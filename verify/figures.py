@@ -1,0 +1,87 @@
+"""The report's figures: each maker draws PNGs into a folder and returns their paths.
+
+- induction: both heads' attention patterns on Demo 1's sequence and on the cat sentence;
+- adder: the trig adder's logits against c for one input (every frequency, and K = {1}), and
+  the margin against p (the Dirichlet closed form, the lower bound 2 sin^2(pi/p), and the
+  margin computed from the built network);
+- grokking: the curves of a `python -m verify grok` run, when the report is given one.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from constructions import modular
+
+
+def _pyplot():  # noqa: ANN202 - matplotlib.pyplot, loaded headless on first use
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def induction_figures(folder: Path, options: dict[str, Any]) -> list[Path]:
+    from verify.claims import induction
+    return [Path(p) for p in induction.plot_patterns(str(folder), "softmax")]
+
+
+def adder_figures(folder: Path, options: dict[str, Any], *, p: int = 13, a: int = 5,
+                  b: int = 11) -> list[Path]:
+    plt = _pyplot()
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
+    c = torch.arange(p)
+    target = (a + b) % p
+    for freqs, label in ((None, "every frequency 1..(p-1)/2"), ((1,), "K = {1}")):
+        adder = modular.build_adder(p, freqs)
+        with torch.no_grad():
+            logits = adder(torch.tensor([a]), torch.tensor([b]))[0]
+        left.plot(c.numpy(), logits.numpy(), marker="o", label=label)
+    left.axvline(target, color="grey", linestyle=":", label=f"(a+b) mod p = {target}")
+    left.set(xlabel="c", ylabel="logit_c", title=f"trig adder, p = {p}, a = {a}, b = {b}")
+    left.legend()
+    ps = list(range(2, 60))
+    measured = []
+    for q in ps:
+        adder = modular.build_adder(q)
+        with torch.no_grad():
+            x = torch.arange(q).repeat_interleave(q)
+            y = torch.arange(q).repeat(q)
+            logits = adder(x, y)
+        right_answer = logits.gather(1, ((x + y) % q)[:, None])[:, 0]
+        others = logits.scatter(1, ((x + y) % q)[:, None], float("-inf")).amax(1)
+        measured.append(float((right_answer - others).min()))
+    right.plot(ps, [modular.dirichlet_margin(q) for q in ps], label="closed form (Dirichlet)")
+    right.plot(ps, measured, "o", markersize=3, label="built network, min over all pairs")
+    right.plot(ps, [modular.margin_lower_bound(q) for q in ps], label="lower bound, any admissible K")
+    right.set(xlabel="p", ylabel="margin", yscale="log", title="logit margin, every frequency")
+    right.legend()
+    fig.tight_layout()
+    path = folder / "adder_logits_and_margin.png"
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return [path]
+
+
+def grokking_figures(folder: Path, options: dict[str, Any]) -> list[Path]:
+    run_file = options.get("grok_run")
+    if run_file is None:
+        return []
+    from verify.grokking import plot, runio
+    run = json.loads(Path(run_file).read_text())
+    problems = runio.problems(run)
+    if problems:
+        raise ValueError(f"--grok-run {run_file} is not a grok run: {problems[0]}")
+    return [Path(plot.plot_run(run, str(folder / "grokking_curves.png")))]
+
+
+FIGURES: dict[str, Callable[[Path, dict[str, Any]], list[Path]]] = {
+    "induction": induction_figures,
+    "adder": adder_figures,
+    "grokking": grokking_figures,
+}
