@@ -32,8 +32,9 @@ import mpmath
 import sympy as sp
 import torch
 
-from constructions import exact, modular, transformer
+from constructions import exact, modular, pizza, transformer
 from constructions.modular import NEURON_TABLE, NEURONS_PER_FREQ, ModularAdder
+from constructions.tiny_mlp import TinyModel
 from verify import registry
 from verify.cli_util import OneLineParser
 from verify.display import matrix
@@ -298,6 +299,18 @@ def unembed_radius(adder: ModularAdder) -> float:
     return float((w_u[0::2] ** 2 + w_u[1::2] ** 2).sqrt().max()) * SLACK
 
 
+def _abs(t: torch.Tensor) -> torch.Tensor:
+    return t.detach().to(torch.float64).abs()
+
+
+def affine_bound(M: torch.Tensor, e: torch.Tensor, W: torch.Tensor,
+                 b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """One affine stage x W + b ([d_in, d_out] W) of the running error analysis below:
+    M' = M|W| + |b|, e' = e|W| + gamma_{n+1}((M + e)|W| + |b|), n = d_in, any summation order."""
+    W, b = _abs(W), _abs(b)
+    return M @ W + b, e @ W + gamma(W.shape[0] + 1) * ((M + e) @ W + b)
+
+
 def rounding_bound(adder: ModularAdder) -> float:
     """delta_R >= |F(a,b)_c - N(a,b)_c| for all a, b, c: running error analysis of the float64
     forward (Higham, "Accuracy and Stability of Numerical Algorithms", ch. 3), valid for any
@@ -310,13 +323,7 @@ def rounding_bound(adder: ModularAdder) -> float:
     model = adder.transformer
     blk = cast(transformer.Block, model.blocks[0])
     assert blk.mlp is not None
-
-    def a(t: torch.Tensor) -> torch.Tensor:
-        return t.detach().to(torch.float64).abs()
-
-    def affine(M, e, W, b):
-        W, b = a(W), a(b)
-        return M @ W + b, e @ W + gamma(W.shape[0] + 1) * ((M + e) @ W + b)
+    a, affine = _abs, affine_bound
 
     def add(M1, e1, M2, e2):
         return M1 + M2, e1 + e2 + U * (M1 + e1 + M2 + e2)
@@ -456,17 +463,190 @@ def check_adder_exact(ps=EXHAUSTIVE_P, build=modular.build_adder) -> tuple[bool,
                           "min_margin_over_error": worst_ratio}
 
 
+# --- Demo 2's architecture: the pizza construction ----------------------------------------------
+
+PIZZA_DEMO = (97, 64)        # Demo 2: p = 97, d = 64 (hidden = 2d = 128, m = 64 directions)
+PIZZA_ODD_P = (3, 5, 7, 9, 15, 21, 45, 101, 127)  # other odd moduli, all pairs, d = 64 and minimal
+PIZZA_PROOF_ONLY_P = (1001, 5199)   # compact certificate only; 5199: the largest odd p it certifies
+PIZZA_REAL_ONLY_P = 5211     # for m = 64 the proof holds for odd p <= 5211 in real arithmetic
+MAIN_TERM_TOL = 2.0**-40     # per unit of m: float64 evaluation error of `pizza.main_term`
+
+
+def _pair_error(c_hat: torch.Tensor, s_hat: torch.Tensor, ref_cos: torch.Tensor,
+                ref_sin: torch.Tensor) -> float:
+    """eps >= max |(c_hat, s_hat) - (cos, sin)| (2-norm), the refs being `reference_table` rows."""
+    diff = (c_hat.to(torch.float64) - ref_cos).abs() + (s_hat.to(torch.float64) - ref_sin).abs()
+    return float(diff.max()) * SLACK + 2 * REF_ERR
+
+
+def pizza_structure_errors(model: TinyModel) -> list[str]:
+    """Exact checks of the layout the pizza proof relies on; [] when it is the proof's."""
+    if not isinstance(model, TinyModel):
+        return [f"not a TinyModel: {type(model).__name__}"]
+    d, p = model.d, model.p
+    w_e, fc1, fc2 = model.embed.weight, model.fc[0], model.fc[2]
+    w_1, w_2 = fc1.weight.detach(), fc2.weight.detach()
+    if w_e.dtype != torch.float64:
+        return [f"dtype {w_e.dtype}, the certificate assumes float64"]
+    hidden = w_1.shape[0]
+    if hidden % 2 or hidden < 4:
+        return [f"hidden = {hidden} is not an even number >= 4"]
+    errors = []
+    if torch.count_nonzero(w_e[:, 2:]):
+        errors.append("embed writes outside coordinates 0, 1")
+    rest = torch.ones(2 * d, dtype=torch.bool)
+    rest[[0, 1, d, d + 1]] = False
+    if torch.count_nonzero(w_1[:, rest]):
+        errors.append("fc.0 reads outside coordinates 0, 1, d, d+1")
+    if not torch.equal(w_1[:, d:d + 2], w_1[:, 0:2]):
+        errors.append("fc.0 reads E(a) and E(b) differently (v = E(a) + E(b) fails)")
+    if not torch.equal(w_1[1::2], -w_1[0::2]):
+        errors.append("fc.0 unit (j,-) is not minus unit (j,+) (relu(h) + relu(-h) = |h| fails)")
+    if not torch.equal(w_2[:, 0::2], w_2[:, 1::2]):
+        errors.append("fc.2 reads the two units of a direction differently")
+    if torch.count_nonzero(fc1.bias) or torch.count_nonzero(fc2.bias):
+        errors.append("a bias is not zero")
+    if w_2.shape != (p, hidden):
+        errors.append(f"fc.2 has shape {tuple(w_2.shape)}, want ({p}, {hidden})")
+    return errors
+
+
+def pizza_weight_errors(model: TinyModel) -> dict[str, float]:
+    """eps_E, eps_n, eps_W: distances of the stored weights from the ideal pizza weights.
+
+    eps_E >= |W_E[x, 0:2] - e^{2 pi i x/p}|, eps_n >= |W_1[(j,+), 0:2] - e^{i pi j/m}|, and
+    eps_W >= |W_2[c, (j,.)] - cos(2 pi j/m - 2 pi c/p)|, the last via the reference product
+    R = fl(C_j C_c + S_j S_c): |R - exact| <= 2 gamma_2 (1 + REF_ERR)^2 + 4 REF_ERR (1 + REF_ERR)."""
+    p, m = model.p, model.fc[0].weight.shape[0] // 2
+    w_e = model.embed.weight.detach()
+    w_1 = model.fc[0].weight.detach()
+    w_2 = model.fc[2].weight.detach()[:, 0::2].to(torch.float64)  # [p, m]
+    cos_p, sin_p = reference_table(p)
+    cos_2m, sin_2m = reference_table(2 * m)
+    cos_m, sin_m = reference_table(m)
+    eps_e = _pair_error(w_e[:, 0], w_e[:, 1], cos_p, sin_p)
+    eps_n = _pair_error(w_1[0::2, 0], w_1[0::2, 1], cos_2m[:m], sin_2m[:m])
+    ref = cos_p[:, None] * cos_m[None, :] + sin_p[:, None] * sin_m[None, :]   # [p, m]
+    eps_w = (float((w_2 - ref).abs().max()) * SLACK + 2 * gamma(2) * (1 + REF_ERR) ** 2
+             + 4 * REF_ERR * (1 + REF_ERR))
+    return {"eps_E": eps_e, "eps_n": eps_n, "eps_W": eps_w}
+
+
+def pizza_rounding_bound(model: TinyModel) -> float:
+    """delta_R >= |F(a,b)_c - N(a,b)_c| (float64 forward vs exact forward on the stored
+    weights), every pair: the running error analysis of `rounding_bound` through
+    concat -> fc.0 -> ReLU (1-Lipschitz, exact) -> fc.2."""
+    w_e = _abs(model.embed.weight).max(0).values
+    M_x = torch.cat([w_e, w_e])[None, :]                              # [1, 2d]
+    fc1, fc2 = model.fc[0], model.fc[2]
+    M_h, e_h = affine_bound(M_x, 0 * M_x, fc1.weight.T, fc1.bias)
+    _, e_logit = affine_bound(M_h, e_h, fc2.weight.T, fc2.bias)
+    return float(e_logit.max()) * SLACK
+
+
+def pizza_weight_bound(m: int, eps: dict[str, float]) -> float:
+    """delta_W >= |N(a,b)_c - N*(a,b)_c| (exact forward, stored vs ideal weights):
+    eps_h = eps_n (2 + 2 eps_E) + 2 eps_E bounds |h_hat_j - h_j|, and
+    delta_W = m (eps_W (2 + 2 eps_E)(1 + eps_n) + eps_h)."""
+    e_e, e_n, e_w = eps["eps_E"], eps["eps_n"], eps["eps_W"]
+    eps_h = e_n * (2 + 2 * e_e) + 2 * e_e
+    return m * (e_w * (2 + 2 * e_e) * (1 + e_n) + eps_h) * SLACK
+
+
+def certify_pizza(model: TinyModel, *, all_pairs: bool = True) -> dict:
+    """The pizza network's argmax is (a+b) mod p on every pair.
+
+    Compact (proof): margin of the ideal network >= L = `pizza.margin_lower_bound`, so the float
+    network is exact if L > 2 (delta_R + delta_W), in O(weights) time, no pairs.
+    Exhaustive (``all_pairs``): the torch forward on all p^2 pairs; exact for ANY float64
+    evaluation order if its smallest margin > 4 delta_R (|F - N| <= delta_R for both orders);
+    also every pair's margin >= its proved bound - 2 (delta_R + delta_W), and every logit within
+    r (m/2) A(m) + delta_R + delta_W (+ MAIN_TERM_TOL m) of r (m/2) c_1 cos(2 pi (s-c)/p)."""
+    start = time.perf_counter()
+    errors = pizza_structure_errors(model)
+    if errors:
+        return {"certified": False, "reason": errors[0], "seconds": time.perf_counter() - start}
+    p, m = model.p, model.fc[0].weight.shape[0] // 2
+    eps = pizza_weight_errors(model)
+    delta_r = pizza_rounding_bound(model)
+    delta_w = pizza_weight_bound(m, eps)
+    proved = p >= 3 and p % 2 == 1 and pizza.condition_holds(p, m)
+    bound = pizza.margin_lower_bound(p, m) if proved else None
+    out: dict = {"p": p, "m": m, "hidden": 2 * m, "proved": proved, "margin_lower_bound": bound,
+                 "alias_bound": pizza.alias_bound(m), "delta_R": delta_r, "delta_W": delta_w,
+                 **eps, "proof_certified": bool(proved and bound > 2 * (delta_r + delta_w))}
+    if all_pairs:
+        worst, below, approx_excess = math.inf, 0, -math.inf
+        slack = delta_r + delta_w
+        with torch.no_grad():
+            for x, y in pair_chunks(p):
+                logits = model(x, y)                                   # [n, p]
+                main = pizza.main_term(p, m, x, y)
+                tol = (pizza.radius(p, x - y) * (m / 2) * out["alias_bound"] * SLACK
+                       + slack + MAIN_TERM_TOL * m)
+                approx_excess = max(approx_excess,
+                                    float(((logits - main).abs().amax(1) - tol).max()))
+                margins = row_margins(logits, (x + y) % p, inplace=True)
+                worst = min(worst, float(margins.min()))
+                if proved:
+                    want = pizza.pair_margin_lower_bound(p, m, x - y) / SLACK - 2 * slack
+                    below += int((margins < want).sum())
+        out.update({"min_margin": worst, "pairs_certified": worst > 4 * delta_r,
+                    "pairs_below_proved_bound": below if proved else None,
+                    "logits_within_alias_bound": approx_excess <= 0})
+        ok = out["pairs_certified"] and (not proved or (below == 0
+                                                        and out["logits_within_alias_bound"]))
+    else:
+        ok = True
+    out["certified"] = bool(out["proof_certified"] and ok)
+    out["seconds"] = time.perf_counter() - start
+    return out
+
+
+def check_pizza(cases=None, build=pizza.build_pizza) -> tuple[bool, dict]:
+    """Demo 2's TinyModel with pizza weights: p = 97, d = 64 and odd p with d = 64 and with the
+    smallest proved width, every pair; large odd p by the compact certificate alone."""
+    if cases is None:
+        demo_p, demo_d = PIZZA_DEMO
+        cases = [(demo_p, demo_d, None, True)]
+        cases += [(p, demo_d, None, True) for p in PIZZA_ODD_P]
+        cases += [(p, demo_d, pizza.min_hidden(p), True) for p in (demo_p, *PIZZA_ODD_P)]
+        cases += [(p, demo_d, None, False) for p in PIZZA_PROOF_ONLY_P]
+    failures, results = [], []
+    for p, d, hidden, pairs in cases:
+        cert = certify_pizza(build(p, d, hidden), all_pairs=pairs)
+        results.append(cert)
+        if not cert["certified"]:
+            failures.append((p, hidden, cert.get("reason", "margin not above the error bound")))
+    demo = results[0]
+    keys = ("p", "m", "min_margin", "margin_lower_bound", "alias_bound", "delta_R", "delta_W",
+            "seconds")
+    return not failures, {
+        "model": "constructions.pizza.build_pizza: Demo 2's TinyModel, hand-set weights",
+        "condition": "odd p, m = hidden/2 with (4/3pi) sin(pi/p) > A(m) = "
+                     "(cot(pi/2m) - cot(3pi/2m))/m - 4/(3pi); even p ties at a-b = p/2",
+        "demo": {k: demo.get(k) for k in keys},
+        "min_hidden_p97": pizza.min_hidden(97),
+        "largest_odd_p_d64": {"real_arithmetic": PIZZA_REAL_ONLY_P,
+                              "float64_certified": max(PIZZA_PROOF_ONLY_P)},
+        "moduli": sorted({c[0] for c in cases}), "failures": failures[:5],
+        "exact": "argmax = (a+b) mod p on every pair",
+        "approximate": "logits = r (m/2) c_1 cos(2pi(s-c)/p) up to r (m/2) A(m)"}
+
+
 @registry.claim("modular.adder_exact", source="section 3 / Theorem 3.1; section 4",
                 statement="the trig-identity adder predicts (a+b) mod p for every a, b and p >= 2")
 def adder_exact() -> registry.Outcome:
     with single_thread():
         ok_pairs, pairs = check_adder_exact()
         ok_sets, sets = check_condition_all_subsets()
+        ok_pizza, pizza_evidence = check_pizza()
     odd_even = {p: modular.dirichlet_margin(p) for p in (2, 3, 4, 5, 97, 100)}
-    return registry.Outcome("confirmed", ok_pairs and ok_sets, {
+    return registry.Outcome("confirmed", ok_pairs and ok_sets and ok_pizza, {
         "condition": "exact iff gcd(p, k_1..k_m) = 1 (frequency 1 alone always works)",
         "all_pairs": pairs, "all_frequency_sets": sets,
-        "dirichlet_margin": {str(k): v for k, v in odd_even.items()}})
+        "dirichlet_margin": {str(k): v for k, v in odd_even.items()},
+        "demo_2_pizza": pizza_evidence})
 
 
 # --- Worked Example 3 --------------------------------------------------------------------------
