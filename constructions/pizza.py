@@ -26,10 +26,11 @@ from __future__ import annotations
 
 import math
 from functools import lru_cache
+from typing import cast
 
 import mpmath
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from constructions import validation
 from constructions.tiny_mlp import TinyModel
@@ -154,6 +155,16 @@ def build_unchecked(p: int, d: int = 64, hidden: int | None = None, *,
     return _build(p, d, hidden, dtype)
 
 
+def linear_layers(model: TinyModel) -> tuple[nn.Linear, nn.Linear]:
+    """(fc.0, fc.2): the first [hidden, 2d] and second [p, hidden] linear maps of TinyModel."""
+    return cast(nn.Linear, model.fc[0]), cast(nn.Linear, model.fc[2])
+
+
+def directions(model: TinyModel) -> int:
+    """m = hidden / 2, the number of directions n_j."""
+    return linear_layers(model)[0].weight.shape[0] // 2
+
+
 def _build(p: int, d: int, hidden: int, dtype: torch.dtype) -> TinyModel:
     m = hidden // 2
     model = TinyModel(p, d, hidden=hidden, dtype=dtype)
@@ -170,7 +181,7 @@ def _build(p: int, d: int, hidden: int, dtype: torch.dtype) -> TinyModel:
         W_E.zero_()
         W_E[:, 0] = torch.cos(angle).to(dtype)                       # E(x) = (cos, sin)(2 pi x/p)
         W_E[:, 1] = torch.sin(angle).to(dtype)
-        fc1, fc2 = model.fc[0], model.fc[2]
+        fc1, fc2 = linear_layers(model)
         W_1 = fc1.weight                                             # [hidden, 2d]
         W_1.zero_()
         n = torch.stack([torch.cos(phi), torch.sin(phi)], dim=1).to(dtype)   # [m, 2]: n_j

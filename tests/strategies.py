@@ -141,3 +141,20 @@ def accuracy_curves(draw, *, kind: str, n_logs: int = 30, every: int = 100):
             (1.0 if i >= i_gen else 0.1 + 0.85 * (i - i_rise) / (i_gen - i_rise))
             for i in range(n_logs)]
     return steps, train, test, steps[i_mem], steps[i_gen]
+
+
+# --- pizza (Demo 2 architecture) ----------------------------------------------------------
+
+
+@st.composite
+def odd_moduli(draw, *, min_p: int = 3, max_p: int = 301) -> int:
+    """An odd modulus p in [min_p, max_p] (the pizza construction needs odd p >= 3)."""
+    return 2 * draw(st.integers(max(1, min_p // 2), (max_p - 1) // 2)) + 1
+
+
+@st.composite
+def pizza_widths(draw, *, p: int, max_hidden: int = 128) -> int:
+    """An even MLP width from the proved minimum `pizza.min_hidden(p)` up to max_hidden."""
+    from constructions import pizza
+    low = pizza.min_hidden(p)
+    return 2 * draw(st.integers(low // 2, max(low, max_hidden) // 2))

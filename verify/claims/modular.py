@@ -484,7 +484,7 @@ def pizza_structure_errors(model: TinyModel) -> list[str]:
     if not isinstance(model, TinyModel):
         return [f"not a TinyModel: {type(model).__name__}"]
     d, p = model.d, model.p
-    w_e, fc1, fc2 = model.embed.weight, model.fc[0], model.fc[2]
+    w_e, (fc1, fc2) = model.embed.weight, pizza.linear_layers(model)
     w_1, w_2 = fc1.weight.detach(), fc2.weight.detach()
     if w_e.dtype != torch.float64:
         return [f"dtype {w_e.dtype}, the certificate assumes float64"]
@@ -517,10 +517,11 @@ def pizza_weight_errors(model: TinyModel) -> dict[str, float]:
     eps_E >= |W_E[x, 0:2] - e^{2 pi i x/p}|, eps_n >= |W_1[(j,+), 0:2] - e^{i pi j/m}|, and
     eps_W >= |W_2[c, (j,.)] - cos(2 pi j/m - 2 pi c/p)|, the last via the reference product
     R = fl(C_j C_c + S_j S_c): |R - exact| <= 2 gamma_2 (1 + REF_ERR)^2 + 4 REF_ERR (1 + REF_ERR)."""
-    p, m = model.p, model.fc[0].weight.shape[0] // 2
+    p, m = model.p, pizza.directions(model)
+    fc1, fc2 = pizza.linear_layers(model)
     w_e = model.embed.weight.detach()
-    w_1 = model.fc[0].weight.detach()
-    w_2 = model.fc[2].weight.detach()[:, 0::2].to(torch.float64)  # [p, m]
+    w_1 = fc1.weight.detach()
+    w_2 = fc2.weight.detach()[:, 0::2].to(torch.float64)          # [p, m]
     cos_p, sin_p = reference_table(p)
     cos_2m, sin_2m = reference_table(2 * m)
     cos_m, sin_m = reference_table(m)
@@ -538,7 +539,7 @@ def pizza_rounding_bound(model: TinyModel) -> float:
     concat -> fc.0 -> ReLU (1-Lipschitz, exact) -> fc.2."""
     w_e = _abs(model.embed.weight).max(0).values
     M_x = torch.cat([w_e, w_e])[None, :]                              # [1, 2d]
-    fc1, fc2 = model.fc[0], model.fc[2]
+    fc1, fc2 = pizza.linear_layers(model)
     M_h, e_h = affine_bound(M_x, 0 * M_x, fc1.weight.T, fc1.bias)
     _, e_logit = affine_bound(M_h, e_h, fc2.weight.T, fc2.bias)
     return float(e_logit.max()) * SLACK
@@ -566,15 +567,17 @@ def certify_pizza(model: TinyModel, *, all_pairs: bool = True) -> dict:
     errors = pizza_structure_errors(model)
     if errors:
         return {"certified": False, "reason": errors[0], "seconds": time.perf_counter() - start}
-    p, m = model.p, model.fc[0].weight.shape[0] // 2
+    p, m = model.p, pizza.directions(model)
     eps = pizza_weight_errors(model)
     delta_r = pizza_rounding_bound(model)
     delta_w = pizza_weight_bound(m, eps)
     proved = p >= 3 and p % 2 == 1 and pizza.condition_holds(p, m)
-    bound = pizza.margin_lower_bound(p, m) if proved else None
+    bound = pizza.margin_lower_bound(p, m) if proved else -math.inf
     out: dict = {"p": p, "m": m, "hidden": 2 * m, "proved": proved, "margin_lower_bound": bound,
                  "alias_bound": pizza.alias_bound(m), "delta_R": delta_r, "delta_W": delta_w,
-                 **eps, "proof_certified": bool(proved and bound > 2 * (delta_r + delta_w))}
+                 **eps, "proof_certified": proved and bound > 2 * (delta_r + delta_w)}
+    if not proved:
+        out["margin_lower_bound"] = None
     if all_pairs:
         worst, below, approx_excess = math.inf, 0, -math.inf
         slack = delta_r + delta_w
