@@ -110,7 +110,8 @@ def key_frequencies(full_logits: Tensor, *, share: float = KEY_ENERGY_SHARE,
     logit energy, at most ``cap`` of them."""
     energy = logit_energy(full_logits)
     order = energy.argsort(descending=True)
-    total, acc, keys = float(energy.sum()), 0.0, []
+    total, acc = float(energy.sum()), 0.0
+    keys: list[int] = []
     for idx in order.tolist():
         if len(keys) >= cap or (total > 0 and acc >= share * total):
             break

@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import math
+from typing import cast
 
 import torch
 from torch import Tensor, nn
@@ -85,7 +86,7 @@ def embedding(model: nn.Module) -> Tensor:
     """The token embedding restricted to the residues 0..p-1: [p, d]."""
     if isinstance(model, transformer.Transformer):
         return model.embed.W_E[: model.cfg.vocab_out]
-    return model.embed.weight
+    return cast(TinyModel, model).embed.weight
 
 
 def hidden(model: nn.Module, a: Tensor, b: Tensor) -> Tensor:
@@ -95,11 +96,12 @@ def hidden(model: nn.Module, a: Tensor, b: Tensor) -> Tensor:
         tokens = torch.stack([a, b, torch.full_like(a, p)], dim=1)
         _, cache = model.run_with_cache(tokens)
         return cache["blocks.0.mlp.hook_post"][:, -1, :]
-    e = torch.cat([model.embed(a), model.embed(b)], dim=-1)  # [batch, 2d]
-    return model.fc[1](model.fc[0](e))
+    tiny = cast(TinyModel, model)
+    e = torch.cat([tiny.embed(a), tiny.embed(b)], dim=-1)  # [batch, 2d]
+    return tiny.fc[1](tiny.fc[0](e))
 
 
 def modulus(model: nn.Module) -> int:
     if isinstance(model, transformer.Transformer):
         return model.cfg.vocab_out
-    return int(model.p)
+    return cast(TinyModel, model).p

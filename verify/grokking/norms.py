@@ -19,9 +19,11 @@
 from __future__ import annotations
 
 import math
+from typing import cast
 
 import numpy as np
 import torch
+from torch import nn
 
 from constructions import validation
 from constructions.tiny_mlp import TinyModel
@@ -62,16 +64,17 @@ def build_lookup(p: int, pairs: torch.Tensor, labels: torch.Tensor, gamma: float
     beta = gamma / alpha
     model = TinyModel(p, p, hidden=n, dtype=torch.float64)
     rows = torch.arange(n)
+    fc0, fc2 = cast(nn.Linear, model.fc[0]), cast(nn.Linear, model.fc[2])
     with torch.no_grad():
         for q in model.parameters():
             q.zero_()
         model.embed.weight.copy_(torch.eye(p, dtype=torch.float64))     # one-hot embedding
-        model.fc[0].weight[rows, pairs[:, 0]] = alpha                   # a matches: +alpha
-        model.fc[0].weight[rows, p + pairs[:, 1]] = alpha               # b matches: +alpha
-        model.fc[0].bias.fill_(-alpha)                                  # fires iff both match
+        fc0.weight[rows, pairs[:, 0]] = alpha                   # a matches: +alpha
+        fc0.weight[rows, p + pairs[:, 1]] = alpha               # b matches: +alpha
+        fc0.bias.fill_(-alpha)                                  # fires iff both match
         out = torch.full((p, n), -beta / p, dtype=torch.float64)        # beta (e_y - 1/p)
         out[labels, rows] += beta
-        model.fc[2].weight.copy_(out)
+        fc2.weight.copy_(out)
     return model.requires_grad_(False)
 
 
