@@ -2,8 +2,9 @@
 
 Claim ids: ``modular.trig_identity`` (SymPy identities and the network's symbolic forward
 pass), ``modular.adder_exact`` (exact iff gcd(p, K) = 1; every pair of every p in 2..200
-certified in float64), ``worked_example_3.mod5`` (the one-frequency embedding mod 5).
-Proofs, constants and bounds: proofs/modular-addition.md.
+certified in float64; its evidence also carries ``demo_2_pizza``, hand-set "pizza" weights for
+Demo 2's TinyModel, exact for odd p: `check_pizza`), ``worked_example_3.mod5`` (the
+one-frequency embedding mod 5). Proofs, constants and bounds: proofs/modular-addition.md.
 
 Soundness of the float64 checks. For an adder with weights W let N(a, b) be the logits in
 exact real arithmetic on the stored weights and F(a, b) the logits torch computes. The
