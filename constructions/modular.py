@@ -42,7 +42,7 @@ import torch
 from torch import Tensor, nn
 
 from constructions import transformer, validation
-from constructions.tiny_mlp import check_residues
+from constructions.tiny_mlp import check_residue_pair
 
 NEURONS_PER_FREQ = 8  # x+^2, y+^2, x-^2, y-^2, (x+ + y+)^2, (x+ - y+)^2, (x- + y-)^2, (x- - y-)^2
 
@@ -133,11 +133,7 @@ class ModularAdder(nn.Module):
         return self.transformer(self.tokens(x, y))[:, -1, :]
 
     def tokens(self, x: Tensor, y: Tensor) -> Tensor:
-        x = check_residues("x", x, self.p)
-        y = check_residues("y", y, self.p)
-        if x.shape != y.shape:
-            raise ValueError(f"x and y must have the same shape, got {tuple(x.shape)} and "
-                             f"{tuple(y.shape)}")
+        x, y = check_residue_pair(x, y, self.p)
         return torch.stack([x, y], dim=1)  # [batch, 2]
 
     def predict(self, x: Tensor, y: Tensor) -> Tensor:

@@ -32,11 +32,7 @@ class TinyModel(nn.Module):
 
     def forward(self, x: Tensor, y: Tensor) -> Tensor:
         """x, y: LongTensor [batch] of residues in [0, p) -> logits [batch, p]."""
-        x = check_residues("x", x, self.p)
-        y = check_residues("y", y, self.p)
-        if x.shape != y.shape:
-            raise ValueError(f"x and y must have the same shape, got {tuple(x.shape)} and "
-                             f"{tuple(y.shape)}")
+        x, y = check_residue_pair(x, y, self.p)
         e = torch.cat([self.embed(x), self.embed(y)], dim=-1)  # [batch, 2d]
         return self.fc(e)
 
@@ -58,3 +54,12 @@ def check_residues(name: str, values: object, p: int) -> Tensor:
         raise ValueError(f"{name} must lie in [0, {p - 1}] (p={p}), got values in "
                          f"[{int(values.min())}, {int(values.max())}]")
     return values.long()
+
+
+def check_residue_pair(x: object, y: object, p: int) -> tuple[Tensor, Tensor]:
+    """Two LongTensors [batch] of the same shape with entries in [0, p)."""
+    x, y = check_residues("x", x, p), check_residues("y", y, p)
+    if x.shape != y.shape:
+        raise ValueError(f"x and y must have the same shape, got {tuple(x.shape)} and "
+                         f"{tuple(y.shape)}")
+    return x, y

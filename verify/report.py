@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from verify import registry
-from verify.figures import FIGURES
 from verify.cli_util import OneLineParser, UsageError
 from verify.display import table
+from verify.figures import FIGURES
 
 PACKAGES = ("torch", "numpy", "sympy", "hypothesis", "matplotlib", "mpmath", "transformer-lens")
 

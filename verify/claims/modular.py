@@ -22,7 +22,6 @@ interpretability", the compact-proof idea).
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import itertools
 import math
@@ -49,18 +48,6 @@ BRUTE_P = range(2, 101)      # moduli also checked pair by pair, all p logits (O
 DENSE_P = range(2, 31)       # moduli also run through the torch network on every pair
 SUBSET_P = range(2, 15)      # moduli for which every frequency set K is tried
 LOGIT_BUDGET = 2**23         # logits per chunk in all-pairs loops (64 MiB of float64)
-
-
-@contextlib.contextmanager
-def single_thread():
-    """Run small tensor work on one intra-op thread (restored after): the many small ops of the
-    p = 2..200 sweep are 4-6x faster this way on a busy 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 def gamma(n: int) -> float:
@@ -641,10 +628,9 @@ def check_pizza(cases=None, build=pizza.build_pizza) -> tuple[bool, dict]:
 @registry.claim("modular.adder_exact", source="section 3 / Theorem 3.1; section 4",
                 statement="the trig-identity adder predicts (a+b) mod p for every a, b and p >= 2")
 def adder_exact() -> registry.Outcome:
-    with single_thread():
-        ok_pairs, pairs = check_adder_exact()
-        ok_sets, sets = check_condition_all_subsets()
-        ok_pizza, pizza_evidence = check_pizza()
+    ok_pairs, pairs = check_adder_exact()
+    ok_sets, sets = check_condition_all_subsets()
+    ok_pizza, pizza_evidence = check_pizza()
     odd_even = {p: modular.dirichlet_margin(p) for p in (2, 3, 4, 5, 97, 100)}
     return registry.Outcome("confirmed", ok_pairs and ok_sets and ok_pizza, {
         "condition": "exact iff gcd(p, k_1..k_m) = 1 (frequency 1 alone always works)",
@@ -686,8 +672,7 @@ def check_mod5(adder: ModularAdder | None = None) -> tuple[bool, dict]:
 @registry.claim("worked_example_3.mod5", source="Worked Example 3",
                 statement="E(x) = [cos 2pi x/5, sin 2pi x/5]; the MLP product gives x + y mod 5")
 def mod5() -> registry.Outcome:
-    with single_thread():
-        passed, evidence = check_mod5()
+    passed, evidence = check_mod5()
     return registry.Outcome("corrected", passed, evidence)
 
 
