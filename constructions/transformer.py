@@ -129,21 +129,34 @@ class Attention(nn.Module):
         self.b_O = _zeros(cfg, d)
 
     def forward(self, x: Tensor, cache: dict[str, Tensor] | None, prefix: str) -> Tensor:
-        n = x.shape[1]
-        q = torch.einsum("bpd,hde->bphe", x, self.W_Q) + self.b_Q  # [batch, pos, head, d_head]
-        k = torch.einsum("bpd,hde->bphe", x, self.W_K) + self.b_K
-        v = torch.einsum("bpd,hde->bphe", x, self.W_V) + self.b_V
-        scores = torch.einsum("bqhe,bkhe->bhqk", q, k) / self.cfg.attn_scale  # [batch, head, q, k]
+        batch, n, _ = x.shape
+        h, e = self.cfg.n_heads, self.cfg.d_head
+        q = _per_head(x, self.W_Q, self.b_Q)  # [batch, pos, head, d_head]
+        k = _per_head(x, self.W_K, self.b_K)
+        v = _per_head(x, self.W_V, self.b_V)
+        scores = q.transpose(1, 2) @ k.permute(0, 2, 3, 1)  # [batch, head, q, k]
+        if self.cfg.attn_scale != 1.0:
+            scores = scores / self.cfg.attn_scale
         future = torch.ones(n, n, dtype=torch.bool, device=x.device).triu(1)
-        scores = scores.masked_fill(future, float("-inf"))
+        scores = scores.masked_fill_(future, float("-inf"))  # in place: matmul keeps no output
         pattern = attention_pattern(scores, self.cfg.attention)
-        z = torch.einsum("bhqk,bkhe->bqhe", pattern, v)  # [batch, pos, head, d_head]
-        out = torch.einsum("bqhe,hed->bqd", z, self.W_O) + self.b_O  # [batch, pos, d_model]
+        z = (pattern @ v.transpose(1, 2)).transpose(1, 2)  # [batch, pos, head, d_head]
+        # concatenate the heads and project: sum_h z_h W_O[h] as one matrix product
+        out = torch.nn.functional.linear(z.reshape(batch, n, h * e),
+                                         self.W_O.reshape(h * e, -1).T, self.b_O)
         if cache is not None:
             cache.update({prefix + "hook_q": q, prefix + "hook_k": k, prefix + "hook_v": v,
                           prefix + "hook_attn_scores": scores, prefix + "hook_pattern": pattern,
                           prefix + "hook_z": z})
-        return out
+        return out  # [batch, pos, d_model]
+
+
+def _per_head(x: Tensor, W: Tensor, b: Tensor) -> Tensor:
+    """x [batch, pos, d_model], W [head, d_model, d_head], b [head, d_head] -> x W[h] + b[h]
+    for every head as one fused matrix product, shaped [batch, pos, head, d_head]."""
+    h, d, e = W.shape
+    flat = torch.nn.functional.linear(x, W.permute(0, 2, 1).reshape(h * e, d), b.reshape(h * e))
+    return flat.view(*x.shape[:2], h, e)
 
 
 def attention_pattern(scores: Tensor, attention: str) -> Tensor:
