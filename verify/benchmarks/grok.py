@@ -42,7 +42,8 @@ def _fmt(r: dict[str, Any]) -> str:
 
 def main(argv: list[str]) -> int:
     ap = OneLineParser(prog="python -m verify bench grok", description=__doc__.split("\n")[0])
-    ap.add_argument("--nanda-steps", type=int, default=150, help="step cap for Nanda's config")
+    ap.add_argument("--nanda-steps", type=int, default=15000,
+                    help="step cap for Nanda's config (it generalized at 5,400 here, in ~10 min)")
     ap.add_argument("--default-steps", type=int, default=6000)
     ap.add_argument("--skip-nanda", action="store_true")
     ap.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
