@@ -64,3 +64,25 @@ def test_report_bad_arguments(args, words, tmp_path):
                             text=True, timeout=300, cwd=docs.ROOT)
     assert result.returncode == 2
     assert words in result.stderr and result.stderr.count("\n") == 1
+
+
+def test_report_draws_the_curves_of_a_grok_run(tmp_path):
+    from verify import cli
+    runs = tmp_path / "runs"
+    assert cli.main(["grok", "--p", "11", "--frac", "0.5", "--d", "8", "--steps", "40",
+                     "--log-every", "10", "--out", str(runs), "--no-progress"]) == 0
+    out = tmp_path / "certificate"
+    assert cli.main(["report", str(out), "--claim", "demo_2.param_count",
+                     "--grok-run", str(runs / "grok.json")]) == 0
+    curves = out / "figures" / "grokking_curves.png"
+    assert curves.read_bytes()[:8] == PNG_MAGIC
+    assert "figures/grokking_curves.png" in (out / "REPORT.md").read_text()
+
+
+def test_report_rejects_a_file_that_is_not_a_grok_run(tmp_path):
+    from verify import cli
+    bogus = tmp_path / "bogus.json"
+    bogus.write_text(json.dumps({"history": {}}))
+    assert cli.main(["report", str(tmp_path / "out"), "--claim", "demo_2.param_count",
+                     "--grok-run", str(bogus)]) == 2
+    assert not (tmp_path / "out").exists()  # rejected before anything is written

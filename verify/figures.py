@@ -68,16 +68,25 @@ def adder_figures(folder: Path, options: dict[str, Any], *, p: int = 13, a: int 
     return [path]
 
 
+def load_grok_run(run_file: Path) -> dict[str, Any]:
+    """A run written by `python -m verify grok`, or ValueError saying what is wrong with it."""
+    from verify.grokking import runio
+    try:
+        run = json.loads(Path(run_file).read_text())
+    except (OSError, ValueError) as error:
+        raise ValueError(f"--grok-run {run_file} is not readable JSON: {error}") from None
+    problems = runio.problems(run)
+    if problems:
+        raise ValueError(f"--grok-run {run_file} is not a grok run: {problems[0]}")
+    return run
+
+
 def grokking_figures(folder: Path, options: dict[str, Any]) -> list[Path]:
     run_file = options.get("grok_run")
     if run_file is None:
         return []
-    from verify.grokking import plot, runio
-    run = json.loads(Path(run_file).read_text())
-    problems = runio.problems(run)
-    if problems:
-        raise ValueError(f"--grok-run {run_file} is not a grok run: {problems[0]}")
-    return [Path(plot.plot_run(run, str(folder / "grokking_curves.png")))]
+    from verify.grokking import plot
+    return [Path(plot.plot_run(load_grok_run(run_file), str(folder / "grokking_curves.png")))]
 
 
 FIGURES: dict[str, Callable[[Path, dict[str, Any]], list[Path]]] = {

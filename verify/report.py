@@ -20,7 +20,7 @@ from typing import Any
 from verify import registry
 from verify.cli_util import OneLineParser, UsageError
 from verify.display import table
-from verify.figures import FIGURES
+from verify.figures import FIGURES, load_grok_run
 
 PACKAGES = ("torch", "numpy", "sympy", "hypothesis", "matplotlib", "mpmath", "transformer-lens")
 
@@ -82,8 +82,10 @@ def main(argv: list[str]) -> int:
                         help="JSON written by `python -m verify grok`, to plot its curves")
     parser.add_argument("--claim", nargs="+", metavar="ID", help="only these claims")
     ns = parser.parse_args(argv)
-    if ns.grok_run is not None and not ns.grok_run.is_file():
-        raise UsageError(f"--grok-run must name an existing JSON file, got {ns.grok_run}")
+    if ns.grok_run is not None:
+        if not ns.grok_run.is_file():
+            raise UsageError(f"--grok-run must name an existing JSON file, got {ns.grok_run}")
+        load_grok_run(ns.grok_run)  # fail before the checks run, not after
     directory: Path = ns.directory
     if directory.exists() and not directory.is_dir():
         raise UsageError(f"directory {directory} exists and is not a directory")
