@@ -16,7 +16,10 @@ def matrix(title: str, values: torch.Tensor, rows: Sequence[str] | None = None,
     n_rows, n_cols = values.shape
     rows = list(rows) if rows is not None else [str(i) for i in range(n_rows)]
     cols = list(cols) if cols is not None else [str(j) for j in range(n_cols)]
-    integral = bool(torch.all(values == values.round()))
+    # values within rounding of integers (e.g. scores divided by beta) print as integers
+    integral = bool(torch.all((values - values.round()).abs() <= 1e-9 * values.abs().clamp(min=1)))
+    if integral:
+        values = values.round() + 0.0  # + 0.0 turns -0.0 into 0.0
     cells = [[(f"{v:.0f}" if integral else f"{v:.{digits}f}") for v in row] for row in values.tolist()]
     width = max([len(c) for c in cols] + [len(x) for row in cells for x in row] + [1])
     label_width = max(len(r) for r in rows) if rows else 0

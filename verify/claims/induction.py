@@ -472,9 +472,21 @@ def inspect(argv: list[str]) -> int:
         print()
         print(matrix(f"block {layer} {name}: pattern on {labels}",
                      cache[f"blocks.{layer}.attn.hook_pattern"][0, 0], labels, labels))
+    names = [str(t) for t in range(lay.vocab_size)] + ["BOS"]
+    positions = [str(i) for i in range(model.cfg.n_ctx)]
+    print()
+    print(matrix("block 0 QK through W_pos (scores / beta): query position x key position",
+                 circuits.full_qk(model, 0, 0, query="pos", key="pos") / model.beta,
+                 positions, positions))
+    print()
+    print(matrix("block 0 OV: token subspace (rows) -> previous-token subspace (columns)",
+                 circuits.ov(model, 0, 0)[lay.tok][:, lay.prev], names, names))
     print()
     print(matrix("block 1 QK (scores / beta): query token x key's previous-token coordinate",
-                 circuits.qk(model, 1, 0)[lay.tok][:, lay.prev] / model.beta))
+                 circuits.qk(model, 1, 0)[lay.tok][:, lay.prev] / model.beta, names, names))
+    print()
+    print(matrix("block 1 full OV circuit W_E W_OV W_U: attended token (rows) -> logits",
+                 circuits.full_ov(model, 1, 0), names, names))
     if ns.plot:
         _plot(model, tokens, labels, ns.plot, vocab, ids)
     return 0
