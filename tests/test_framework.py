@@ -24,7 +24,7 @@ def test_logits_invariant_under_qk_and_ov_reparametrization(cfg, seed, data):
     tokens = data.draw(S.token_batches(d_vocab=cfg.d_vocab, n_ctx=cfg.n_ctx))
     gaps = framework.factorization_gaps(cfg, weights, tokens, seed)
     assert gaps["logit_change"] < FLOAT_TOL * max(1.0, gaps["logit_scale"])
-    assert gaps["score_gap"] < FLOAT_TOL
+    assert gaps["score_gap"] < FLOAT_TOL  # relative to the products' rounding scale
 
 
 def test_qk_and_ov_circuits_are_the_products():
