@@ -1,67 +1,28 @@
-"""One source of truth for verdicts: proofs/ states them, checks produce them, README lists them.
+"""One source of truth for verdicts: proofs/ records them, checks derive them, README lists them.
 
 ``python -m verify.docs`` rewrites README.md's claims table (between the ``claims-table``
-markers) from the registry and the verdicts written in proofs/; tests/test_consistency.py fails
+markers) and ``verify/recorded_verdicts.json`` from the registry and the verdicts written in
+proofs/; tests/test_consistency.py fails
 when proofs/, README.md and the checks disagree.
 """
 
 from __future__ import annotations
 
-import re
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 from verify import registry
+from verify.proof_index import (  # noqa: F401 - re-exported for tests and the report
+    PROOFS,
+    ROOT,
+    ProofSection,
+    github_anchor,
+    proof_sections,
+    write_recorded_verdicts,
+)
 
-ROOT = Path(__file__).resolve().parent.parent
-PROOFS = ROOT / "proofs"
 README = ROOT / "README.md"
 BEGIN, END = "<!-- claims-table -->", "<!-- /claims-table -->"
-_HEADING = re.compile(r"^(#{1,6})\s+(.*)$")
-_VERDICT = re.compile(r"^\*\*Verdict:\*\*\s+([a-z]+)")
-_CLAIM_ID = re.compile(r"`?([a-z][a-z0-9_]*\.[a-z][a-z0-9_]*)`?")
-
-
-@dataclass(frozen=True)
-class ProofSection:
-    claim_id: str
-    file: str           # relative to the repository root
-    anchor: str         # GitHub's heading anchor
-    verdict: str | None
-
-
-def github_anchor(heading: str) -> str:
-    text = heading.strip().lower().replace("`", "")
-    text = re.sub(r"[^\w\- ]", "", text)
-    return text.replace(" ", "-")
-
-
-def proof_sections(proofs: Path = PROOFS) -> dict[str, list[ProofSection]]:
-    """Every heading of proofs/*.md that is exactly a claim id, with the verdict line under it."""
-    found: dict[str, list[ProofSection]] = {}
-    for path in sorted(proofs.glob("*.md")):
-        lines = path.read_text().splitlines()
-        for i, line in enumerate(lines):
-            heading = _HEADING.match(line)
-            if not heading:
-                continue
-            ident = _CLAIM_ID.fullmatch(heading.group(2).strip())
-            if not ident:
-                continue
-            verdict = None
-            for follow in lines[i + 1:]:
-                nxt = _HEADING.match(follow)
-                if nxt and len(nxt.group(1)) <= len(heading.group(1)):
-                    break
-                v = _VERDICT.match(follow.strip())
-                if v:
-                    verdict = v.group(1)
-                    break
-            found.setdefault(ident.group(1), []).append(ProofSection(
-                ident.group(1), path.relative_to(proofs.parent).as_posix(),
-                github_anchor(heading.group(2)), verdict))
-    return found
 
 
 def claims_table(claims: list[registry.Claim], sections: dict[str, list[ProofSection]]) -> str:
@@ -93,4 +54,6 @@ def write_readme_table(readme: Path = README) -> None:
 
 if __name__ == "__main__":
     write_readme_table()
-    print(f"rewrote the claims table of {README}", file=sys.stderr)
+    write_recorded_verdicts()
+    print(f"rewrote the claims table of {README} and verify/recorded_verdicts.json",
+          file=sys.stderr)
