@@ -21,7 +21,10 @@ temperature). Computation is float64 by default.
 Parameter names equal TransformerLens's (``embed.W_E``, ``blocks.0.attn.W_Q`` ...), so
 ``state_dict()`` loads into a ``HookedTransformer`` with ``attn_only=True``,
 ``normalization_type=None`` and ``use_attn_scale=False`` (with ``W_Q``, ``b_Q`` divided by
-``attn_scale`` when it is not 1), and ``run_with_cache`` uses its hook names.
+``attn_scale`` when it is not 1), and ``run_with_cache`` uses its hook names (the logits are
+``unembed.hook_out``, the stream they are read from ``unembed.hook_in``, as in TransformerLens).
+`Transformer` refuses, before allocating, parameters estimated to exceed the memory limit
+(`validation.memory_limit`).
 
 References: Elhage et al. 2021, "A Mathematical Framework for Transformer Circuits";
 TransformerLens (Nanda and Bloom) for names and shapes; nanoGPT for the shape of the file.
@@ -29,6 +32,7 @@ TransformerLens (Nanda and Bloom) for names and shapes; nanoGPT for the shape of
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -100,6 +104,14 @@ class Config:
                                m + "W_out": (self.d_mlp, d), m + "b_out": (d,)})
         shapes.update({"unembed.W_U": (d, self.vocab_out), "unembed.b_U": (self.vocab_out,)})
         return shapes
+
+    def parameter_count(self) -> int:
+        """Number of scalars in the parameters (exact integer arithmetic, no allocation)."""
+        return sum(math.prod(shape) for shape in self.parameter_shapes().values())
+
+    def parameter_bytes(self) -> int:
+        """Bytes the parameters take in ``dtype`` (8 for float64, 4 for float32)."""
+        return self.parameter_count() * (8 if self.dtype == torch.float64 else 4)
 
 
 def _zeros(cfg: Config, *shape: int) -> nn.Parameter:
@@ -223,6 +235,10 @@ class Transformer(nn.Module):
         super().__init__()
         if not isinstance(cfg, Config):
             raise TypeError(f"cfg must be a transformer.Config, got {type(cfg).__name__}")
+        # estimate before allocating: a vocabulary of 10^9 is refused here, not by the allocator
+        validation.check_memory(f"a Transformer with {cfg.parameter_count():,} parameters "
+                                f"(d_vocab={cfg.d_vocab}, d_model={cfg.d_model}, n_ctx={cfg.n_ctx})",
+                                cfg.parameter_bytes())
         self.cfg = cfg
         self.embed = Embed(cfg)
         self.pos_embed = PosEmbed(cfg)
@@ -271,8 +287,9 @@ class Transformer(nn.Module):
         resid = embed + pos_embed
         for layer, block in enumerate(self.blocks):
             resid = block(resid, cache, f"blocks.{layer}.")
+        _store(cache, "unembed.hook_in", resid)  # TransformerLens's name for the final stream
         logits = resid @ self.unembed.W_U + self.unembed.b_U  # [batch, pos, d_vocab_out]
-        _store(cache, "logits", logits)
+        _store(cache, "unembed.hook_out", logits)
         return logits
 
     def attention(self, layer: int) -> Attention:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import numbers
+import os
+from collections.abc import Iterator
 
 import torch
 
@@ -53,3 +56,76 @@ def check_tokens(tokens: object, *, d_vocab: int, n_ctx: int, name: str = "token
         raise ValueError(f"{name} must lie in [0, {d_vocab - 1}] (d_vocab={d_vocab}), "
                          f"got values in [{int(tokens.min())}, {int(tokens.max())}]")
     return tokens.long()
+
+
+# --- memory: refuse sizes that cannot fit before allocating them ------------------------------
+
+MEMORY_ENV = "CIRCUIT_PROOFS_MAX_MEMORY_GB"   # overrides the limit (GB = 10^9 bytes)
+MEMORY_FRACTION = 0.8                          # default limit: this share of the machine's RAM
+_limit_override: list[int] = []                # set by `memory_limit_set` (the command line)
+
+
+class TooLarge(ValueError):
+    """An allocation estimated to exceed the memory limit; carries the figures."""
+
+    def __init__(self, what: str, estimate: int, limit: int, override: str) -> None:
+        self.what, self.estimate, self.limit, self.override = what, estimate, limit, override
+        super().__init__(f"{what} needs about {format_bytes(estimate)} of memory, more than the "
+                         f"{format_bytes(limit)} limit; {override}")
+
+
+def format_bytes(n: float) -> str:
+    """Decimal units: 1.2 GB, 340 MB, 3.1e+08 TB for absurd sizes."""
+    for unit, size in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= size:
+            value = n / size
+            return f"{value:.3g} {unit}" if value < 1e6 else f"{value:.2e} {unit}"
+    return f"{int(n)} bytes"
+
+
+def physical_memory() -> int:
+    """Bytes of RAM of this machine (sysconf), or 8 GB where the platform does not say."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, ValueError, OSError):
+        return 8 * 10**9
+
+
+def memory_limit() -> int:
+    """The largest allocation builders accept: the command line's --max-memory if set, else
+    $CIRCUIT_PROOFS_MAX_MEMORY_GB, else MEMORY_FRACTION of the machine's RAM."""
+    if _limit_override:
+        return _limit_override[-1]
+    env = os.environ.get(MEMORY_ENV)
+    if env:
+        try:
+            gb = float(env)
+        except ValueError:
+            raise ValueError(f"${MEMORY_ENV} must be a number of GB, got {env!r}") from None
+        if not gb > 0:
+            raise ValueError(f"${MEMORY_ENV} must be > 0 GB, got {env!r}")
+        return int(gb * 1e9)
+    return int(MEMORY_FRACTION * physical_memory())
+
+
+@contextlib.contextmanager
+def memory_limit_set(n_bytes: int | None) -> Iterator[None]:
+    """Within the block, `memory_limit` is ``n_bytes`` (None: unchanged)."""
+    if n_bytes is None:
+        yield
+        return
+    check_int("n_bytes", n_bytes, minimum=1)
+    _limit_override.append(int(n_bytes))
+    try:
+        yield
+    finally:
+        _limit_override.pop()
+
+
+def check_memory(what: str, n_bytes: int, *,
+                 override: str = f"set ${MEMORY_ENV} to raise it") -> int:
+    """Raise `TooLarge` (a ValueError) if ``n_bytes`` exceeds `memory_limit`; else return it."""
+    limit = memory_limit()
+    if n_bytes > limit:
+        raise TooLarge(what, int(n_bytes), limit, override)
+    return int(n_bytes)

@@ -12,7 +12,7 @@ import torch
 from hypothesis import given, note
 from hypothesis import strategies as st
 
-from constructions import exact, transformer
+from constructions import exact, transformer, validation
 from tests import strategies as S
 
 
@@ -217,3 +217,72 @@ def test_relu_mlp_model_matches_hooked_transformer():
     tokens = torch.tensor([[0, 5, 2, 2, 4, 1, 3], [1, 1, 1, 0, 0, 0, 5]])
     with torch.no_grad():
         torch.testing.assert_close(model(tokens), hooked(tokens), rtol=1e-10, atol=1e-10)
+
+
+def test_every_cached_activation_has_transformerlens_name_and_value():
+    """Our cache's names are a subset of HookedTransformer's (no LayerNorm hooks on our side),
+    `unembed.hook_in` / `unembed.hook_out` included, and hold the same activations."""
+    cfg = transformer.Config(n_layers=2, n_heads=2, d_model=5, d_head=3, d_vocab=6, n_ctx=7,
+                             d_mlp=8, act_fn="relu")
+    model = transformer.Transformer.from_weights(cfg, transformer.random_weights(cfg, seed=4))
+    hooked = _hooked(cfg, model.state_dict())
+    tokens = torch.tensor([[0, 5, 2, 2, 4, 1, 3]])
+    logits, ours = model.run_with_cache(tokens)
+    with torch.no_grad():
+        _, theirs = hooked.run_with_cache(tokens)
+    assert "logits" not in ours
+    assert {"unembed.hook_in", "unembed.hook_out"} <= set(ours)
+    assert set(ours) <= set(theirs.keys()), set(ours) - set(theirs.keys())
+    for name, value in ours.items():
+        torch.testing.assert_close(value, theirs[name], rtol=1e-10, atol=1e-10, msg=name)
+    assert torch.equal(ours["unembed.hook_out"], logits)
+
+
+# --- sizes that cannot fit are refused before allocating ----------------------------------------
+
+
+def test_parameter_count_matches_the_allocated_model():
+    cfg = transformer.Config(n_layers=2, n_heads=3, d_model=4, d_head=2, d_vocab=5, n_ctx=6,
+                             d_mlp=7, act_fn="relu", d_vocab_out=9)
+    model = transformer.Transformer(cfg)
+    assert cfg.parameter_count() == sum(p.numel() for p in model.parameters())
+    assert cfg.parameter_bytes() == 8 * cfg.parameter_count()
+    assert transformer.Config(1, 1, 2, 2, 3, 4, dtype=torch.float32).parameter_bytes() == \
+        4 * transformer.Config(1, 1, 2, 2, 3, 4).parameter_count()
+
+
+def test_a_vocabulary_of_a_billion_is_refused_with_the_estimate():
+    cfg = transformer.Config(n_layers=1, n_heads=1, d_model=64, d_head=8, d_vocab=10**9, n_ctx=8)
+    with pytest.raises(validation.TooLarge, match=r"needs about 1\.03 TB .*CIRCUIT_PROOFS_MAX"):
+        transformer.Transformer(cfg)
+
+
+def test_the_limit_is_inclusive_and_can_be_raised(monkeypatch):
+    cfg = transformer.Config(n_layers=1, n_heads=1, d_model=4, d_head=2, d_vocab=5, n_ctx=6)
+    need = cfg.parameter_bytes()
+    with validation.memory_limit_set(need):              # at the bound: accepted
+        transformer.Transformer(cfg)
+    with validation.memory_limit_set(need - 1), pytest.raises(validation.TooLarge) as info:
+        transformer.Transformer(cfg)                     # one byte below: refused
+    assert (info.value.estimate, info.value.limit) == (need, need - 1)
+    monkeypatch.setenv(validation.MEMORY_ENV, str(need / 1e9))
+    assert validation.memory_limit() == need
+    transformer.Transformer(cfg)
+    monkeypatch.setenv(validation.MEMORY_ENV, "lots")
+    with pytest.raises(ValueError, match="CIRCUIT_PROOFS_MAX_MEMORY_GB must be a number"):
+        validation.memory_limit()
+    monkeypatch.setenv(validation.MEMORY_ENV, "0")
+    with pytest.raises(ValueError, match="must be > 0"):
+        validation.memory_limit()
+    monkeypatch.delenv(validation.MEMORY_ENV)
+    assert validation.memory_limit() == int(validation.MEMORY_FRACTION *
+                                            validation.physical_memory())
+    with pytest.raises(ValueError, match="n_bytes must be >= 1"):
+        with validation.memory_limit_set(0):
+            pass
+
+
+@pytest.mark.parametrize("n, text", [(999, "999 bytes"), (1000, "1 kB"), (1.5e9, "1.5 GB"),
+                                     (2.4e17, "2.4e+05 TB"), (3e18, "3.00e+06 TB")])
+def test_format_bytes(n, text):
+    assert validation.format_bytes(n) == text
