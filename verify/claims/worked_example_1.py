@@ -8,17 +8,26 @@ match but is longer scores higher than the matching key (the counterexample belo
 text's "attends to j if the first two dimensions of i match the last two of j" holds only for
 keys of equal norm (then Cauchy-Schwarz makes the match the unique best). Section 1 defines
 W_QK with a 1/sqrt(d_k) that the example drops: with d_k = 2 the matrix is the stated one
-divided by sqrt(2).
+divided by sqrt(2). The title promises "OV and QK Matrix Rank": the example has no OV matrix,
+and the QK matrix has rank 2 (= d_head), which the restated check reports.
+
+- literal: the product is the stated matrix AND among the keys given (default: the matching key
+  and a longer non-matching one) the matching key gets the unique highest score;
+- restated: the product is the stated rank-2 matrix, the score is the dot product of the query's
+  first two with the key's last two coordinates, and among keys of equal norm the aligned key
+  wins (Cauchy-Schwarz).
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import sympy as sp
 import torch
 
 from verify.cli_util import OneLineParser
 from verify.display import matrix
-from verify.registry import Outcome, claim
+from verify.registry import Finding, claim
 
 # The section's matrices, transcribed.
 W_Q = sp.Matrix([[1, 0], [0, 1], [0, 0], [0, 0]])
@@ -32,41 +41,89 @@ MATCHING_KEY = sp.Matrix([[0, 0, 1, 0]])
 LONGER_KEY = sp.Matrix([[0, 0, 2, 1]])
 
 
-def check_qk_matrix(w_q: sp.Matrix = W_Q, w_k: sp.Matrix = W_K,
-                    stated: sp.Matrix = STATED_QK) -> Outcome:
+def _scores(product: sp.Matrix, query: sp.Matrix, keys: Sequence[sp.Matrix]) -> list[sp.Expr]:
+    return [sp.nsimplify((query * product * k.T)[0, 0]) for k in keys]
+
+
+def _matches(query: sp.Matrix, key: sp.Matrix) -> bool:
+    """The section's match: the query's first two coordinates equal the key's last two."""
+    return bool(query[0, 0:2] == key[0, 2:4])
+
+
+def check_literal(w_q: sp.Matrix = W_Q, w_k: sp.Matrix = W_K, stated: sp.Matrix = STATED_QK,
+                  query: sp.Matrix = QUERY,
+                  keys: Sequence[sp.Matrix] = (MATCHING_KEY, LONGER_KEY)) -> Finding:
+    """W_Q W_K^T is the stated matrix, and the head attends to the key that matches: among
+    ``keys``, the unique highest score is a key whose last two coordinates equal the query's
+    first two. (Made precise: "attends to j" = j has the highest score.)"""
+    product = w_q * w_k.T
+    scores = _scores(product, query, keys)
+    best = [i for i, s in enumerate(scores) if s == max(scores)]
+    attends_to_match = len(best) == 1 and _matches(query, keys[best[0]])
+    holds = product == stated and attends_to_match
+    return Finding(holds, {
+        "W_Q_W_K^T": product.tolist(), "equals_stated": product == stated,
+        "query": query.tolist()[0], "keys": [k.tolist()[0] for k in keys],
+        "matches": [_matches(query, k) for k in keys], "scores": [str(s) for s in scores],
+        "argmax": best})
+
+
+def unit_keys(query: sp.Matrix, n: int = 12) -> list[sp.Matrix]:
+    """Keys whose last two coordinates lie on the unit circle at n angles (the first is the
+    direction of the query's first two coordinates), first two coordinates zero."""
+    u = query[0, 0:2] / sp.sqrt(query[0, 0] ** 2 + query[0, 1] ** 2)
+    keys = []
+    for i in range(n):
+        c, s = sp.cos(2 * sp.pi * i / n), sp.sin(2 * sp.pi * i / n)
+        rotated = (u[0] * c - u[1] * s, u[0] * s + u[1] * c)
+        keys.append(sp.Matrix([[0, 0, *rotated]]))
+    return keys
+
+
+def check_restated(w_q: sp.Matrix = W_Q, w_k: sp.Matrix = W_K, stated: sp.Matrix = STATED_QK,
+                   query: sp.Matrix = QUERY, keys: Sequence[sp.Matrix] | None = None) -> Finding:
+    """W_Q W_K^T is the stated rank-2 matrix; the score is <x_i[0:2], x_j[2:4]>; among keys of
+    equal norm (default: unit keys at 12 angles) the aligned key scores strictly highest
+    (Cauchy-Schwarz); section 1's W_QK is the matrix divided by sqrt(d_k)."""
     product = w_q * w_k.T
     d_k = w_q.shape[1]
     x, y = sp.Matrix([sp.symbols("x0:4")]), sp.Matrix([sp.symbols("y0:4")])
     form = sp.expand((x * product * y.T)[0, 0])
-    expected_form = x[0] * y[2] + x[1] * y[3]
-    match_score = (QUERY * product * MATCHING_KEY.T)[0, 0]
-    longer_score = (QUERY * product * LONGER_KEY.T)[0, 0]
-    scaled = product / sp.sqrt(d_k)
-    # softmax over the two keys with the section's own 1/sqrt(d_k): the longer key wins
-    weights = [sp.exp(s / sp.sqrt(d_k)) for s in (match_score, longer_score)]
-    to_longer = weights[1] / sum(weights)
-    passed = (product == stated and product.rank() == 2 and sp.expand(form - expected_form) == 0
-              and longer_score > match_score and to_longer > sp.Rational(1, 2))
-    return Outcome("corrected", passed, {
-        "W_Q_W_K^T": product.tolist(), "equals_stated": product == stated,
-        "rank": product.rank(), "bilinear_form": str(form),
+    form_ok = sp.expand(form - (x[0] * y[2] + x[1] * y[3])) == 0
+    keys = unit_keys(query) if keys is None else list(keys)
+    scores = [sp.simplify(s) for s in _scores(product, query, keys)]
+    aligned = [i for i, k in enumerate(keys)
+               if sp.simplify(k[0, 2] * query[0, 1] - k[0, 3] * query[0, 0]) == 0
+               and sp.simplify(k[0, 2] * query[0, 0] + k[0, 3] * query[0, 1]) > 0]
+    best = [i for i, s in enumerate(scores) if sp.simplify(s - max(scores)) == 0]
+    equal_norms = len({sp.simplify(k[0, 2] ** 2 + k[0, 3] ** 2) for k in keys}) == 1
+    cauchy_schwarz = equal_norms and best == aligned and len(aligned) == 1
+    rank = product.rank()
+    # rank 2 and the dot-product form follow from product == stated: evidence, not conditions
+    holds = product == stated and cauchy_schwarz
+    # the section's own counterexample keys, for the reader (not a condition)
+    longer = _scores(product, QUERY, (MATCHING_KEY, LONGER_KEY))
+    weights = [sp.exp(s / sp.sqrt(d_k)) for s in longer]
+    return Finding(holds, {
+        "equals_stated": product == stated, "rank": rank,
+        "rank_means": "the head reads a 2-dimensional subspace of the query (coordinates 0, 1) "
+                      "and of the key (coordinates 2, 3); d_head = 2 bounds the rank by 2",
+        "bilinear_form": str(form), "bilinear_form_is_dot_product": form_ok,
+        "equal_norm_keys": len(keys), "equal_norms": equal_norms,
+        "aligned_key_is_unique_argmax": cauchy_schwarz,
         "counterexample": {"query": QUERY.tolist()[0], "matching_key": MATCHING_KEY.tolist()[0],
-                           "matching_score": int(match_score),
+                           "matching_score": int(longer[0]),
                            "non_matching_longer_key": LONGER_KEY.tolist()[0],
-                           "longer_key_score": int(longer_score),
-                           "softmax_weight_on_longer_key": float(to_longer)},
-        "with_section_1_scaling": {"d_k": d_k, "W_QK": str(scaled.tolist()),
-                                   "factor": str(1 / sp.sqrt(d_k))},
-        "restatement": "the head scores key j by <x_i[0:2], x_j[2:4]>; among keys of equal "
-                       "norm the matching one scores highest (Cauchy-Schwarz); W_QK carries "
-                       "1/sqrt(2) under section 1's definition"})
+                           "longer_key_score": int(longer[1]),
+                           "softmax_weight_on_longer_key": float(weights[1] / sum(weights))},
+        "with_section_1_scaling": {"d_k": d_k, "W_QK": str((product / sp.sqrt(d_k)).tolist())}})
 
 
-@claim("worked_example_1.qk_matrix", source="section 4, Worked Example 1",
-       statement="W_Q W_K^T is the stated matrix; the head attends to j if the first two "
-                 "dimensions of token i match the last two of token j")
-def _qk_matrix() -> Outcome:
-    return check_qk_matrix()
+qk_matrix = claim("worked_example_1.qk_matrix", source="section 4, Worked Example 1",
+                  statement="W_Q W_K^T is the stated matrix; the head attends to j if the first "
+                            "two dimensions of token i match the last two of token j")
+qk_matrix.literal(check_literal)
+qk_matrix.restated(check_restated)
 
 
 def inspect_worked_example_1(argv: list[str]) -> int:
