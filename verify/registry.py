@@ -70,6 +70,8 @@ class Finding:
     def __post_init__(self) -> None:
         if not isinstance(self.holds, bool):
             self.holds = bool(self.holds)  # numpy / torch booleans
+        if not isinstance(self.evidence, dict):
+            raise TypeError(f"evidence must be a dict, got {type(self.evidence).__name__}")
 
     def as_json(self) -> dict[str, Any]:
         return {"holds": self.holds, "evidence": self.evidence}
