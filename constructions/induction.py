@@ -147,6 +147,37 @@ def build_induction_model(vocab_size: int, n_ctx: int, attention: str = "softmax
     return model.requires_grad_(False)
 
 
+SECTION_VARIANTS = ("identity_ov", "match_only")
+
+
+def build_section_variant(vocab_size: int, n_ctx: int, variant: str, attention: str = "hard",
+                          beta: float | None = None) -> InductionModel:
+    """Theorem 2.1 of the section built as its proof words it, on our layout (for its checks).
+
+    ``"identity_ov"``: Layer 1 with W_OV = the identity on the token subspace (the section's
+    words), so position i holds e(x_i) + e(x_{i-1}) in ONE subspace; Layer 2 is ours except that
+    its match key reads that summed subspace, the only place x_{j-1} now is (a fair build: the
+    key does not read an empty subspace). ``"match_only"``: Layer 2 with the section's score
+    q_T k_{j+1}^T = A W_QK A^T alone: no recency term, no BOS sink."""
+    validation.check_choice("variant", variant, SECTION_VARIANTS)
+    model = build_induction_model(vocab_size, n_ctx, attention, beta)
+    lay, w = model.layout, model.weights()
+    if variant == "identity_ov":
+        W_O = w["blocks.0.attn.W_O"].clone()            # [1, d_head, d_model]
+        W_O[0, :, lay.prev] = 0.0
+        W_O[0, : lay.n_tokens, lay.tok] = torch.eye(lay.n_tokens, dtype=W_O.dtype)  # W_OV = I
+        W_K = w["blocks.1.attn.W_K"].clone()
+        rows = torch.arange(lay.vocab_size)
+        W_K[0, lay.prev.start + rows, rows] = 0.0
+        W_K[0, lay.tok.start + rows, rows] = 1.0        # match read from the summed subspace
+        model.set_weights({"blocks.0.attn.W_O": W_O, "blocks.1.attn.W_K": W_K})
+    else:
+        W_Q = w["blocks.1.attn.W_Q"].clone()
+        W_Q[0, lay.pos_one, lay.vocab_size:] = 0.0      # drop the sink and the recency terms
+        model.set_weights({"blocks.1.attn.W_Q": W_Q})
+    return model.requires_grad_(False)
+
+
 def induction_targets(tokens: Tensor, bos: int) -> Tensor:
     """Reference [batch, pos]: x_{j+1} for the largest j < t with x_j = x_t, else ``bos``."""
     if not isinstance(tokens, Tensor) or tokens.dim() != 2 or tokens.is_floating_point():

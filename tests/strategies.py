@@ -158,3 +158,16 @@ def pizza_widths(draw, *, p: int, max_hidden: int = 128) -> int:
     from constructions import pizza
     low = pizza.min_hidden(p)
     return 2 * draw(st.integers(low // 2, max(low, max_hidden) // 2))
+
+
+# --- the induction temperature's lower bound (issue 9, helper A) ----------------------------
+
+
+@st.composite
+def lower_bound_cases(draw, *, max_ctx: int = 64) -> tuple[int, float]:
+    """(n_ctx, beta) with 3 <= n_ctx <= max_ctx and 0 < beta <= ln(2 n_ctx - 3): where
+    proofs/induction.md proves that [BOS, b, ..., b, a] is predicted wrongly."""
+    import math
+    n = draw(st.integers(3, max_ctx))
+    share = draw(st.floats(1e-6, 1.0))
+    return n, share * math.log(2 * n - 3)
