@@ -1,18 +1,18 @@
 """The command line: ``python -m verify`` and its subcommands (see README.md).
 
     python -m verify                  every fast claim as a table; exit 1 if a check fails
-    python -m verify --json           the same as JSON
+    python -m verify --json           the same as JSON (Result.as_json of verify.registry)
     python -m verify --claim ID ...   some claims (slow ones too); --list lists them; --all: all
-    python -m verify inspect NAME     a construction's weights, QK and OV circuits
-    python -m verify grok [...]       the grokking experiment
-    python -m verify report DIR       a Markdown certificate with figures
-    python -m verify bench NAME       a benchmark: figures, not pass/fail
+    python -m verify SUBCOMMAND ...   one of SUBCOMMANDS; `python -m verify --help` lists them
 
-Bad usage or bad arguments print one line on stderr and exit 2.
+Each subcommand is a module with ``main(argv) -> int`` and a one-line ``HELP``. Bad usage or
+bad arguments print one line on stderr and exit 2; Ctrl-C prints one line and exits 130.
+Progress goes to stderr, one line per claim, so stdout stays the table or the JSON.
 """
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import json
 import pkgutil
@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from verify import registry
-from verify.cli_util import OneLineParser, UsageError, fail
+from verify.cli_util import OneLineParser, UsageError, check_output_options, fail
 from verify.display import table
 
 SUBCOMMANDS = {
@@ -30,12 +30,17 @@ SUBCOMMANDS = {
     "report": "verify.report",
     "bench": "verify.benchmarks",
 }
+# output options of subcommands whose parsers live elsewhere, checked before any work
+OUTPUTS = {"grok": {"--out": "dir"}}
+INTERRUPTED = 130   # the shell's status for SIGINT
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         if args and args[0] in SUBCOMMANDS:
+            if "-h" not in args and "--help" not in args:
+                check_output_options(args[1:], OUTPUTS.get(args[0], {}))
             module = importlib.import_module(SUBCOMMANDS[args[0]])
             return int(module.main(args[1:]))
         return run_claims(args)
@@ -43,15 +48,42 @@ def main(argv: Sequence[str] | None = None) -> int:
         return fail(str(error))
     except ModuleNotFoundError as error:
         return fail(f"this subcommand is not available: {error}")
+    except MemoryError:
+        return fail("out of memory; use smaller sizes (--max-memory GB sets the limit)")
+    except KeyboardInterrupt:
+        print("interrupted (Ctrl-C); nothing more was written", file=sys.stderr)
+        return INTERRUPTED
+
+
+def subcommand_help(name: str) -> str:
+    """The one-line HELP of a subcommand (its docstring's first line if it has none)."""
+    try:
+        module = importlib.import_module(SUBCOMMANDS[name])
+    except ImportError as error:
+        return f"(not available: {error})"
+    text = getattr(module, "HELP", None) or (module.__doc__ or "").strip().split("\n")[0]
+    return text.split(":", 1)[1].strip() if text.startswith("`") and ":" in text else text
+
+
+def claims_parser() -> OneLineParser:
+    epilog = "subcommands (python -m verify SUBCOMMAND --help for their options):\n" + "\n".join(
+        f"  {name:16} {subcommand_help(name)}" for name in SUBCOMMANDS)
+    parser = OneLineParser(prog="python -m verify", epilog=epilog,
+                           formatter_class=argparse.RawDescriptionHelpFormatter,
+                           description="Check the section's claims: each has a literal check "
+                           "(the section as written) and a restated one (proofs/); exit 1 if a "
+                           "verdict differs from the one proofs/ records.")
+    parser.add_argument("--json", action="store_true",
+                        help="print the results as JSON on stdout (progress stays on stderr)")
+    parser.add_argument("--claim", nargs="+", metavar="ID", help="run only these claims")
+    parser.add_argument("--list", action="store_true", help="list claim ids and exit")
+    parser.add_argument("--all", action="store_true", help="include slow claims (training)")
+    parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    return parser
 
 
 def run_claims(argv: list[str]) -> int:
-    parser = OneLineParser(prog="python -m verify", description="Check the section's claims.")
-    parser.add_argument("--json", action="store_true", help="print results as JSON")
-    parser.add_argument("--claim", nargs="+", metavar="ID", help="run only these claims")
-    parser.add_argument("--list", action="store_true", help="list claim ids and exit")
-    parser.add_argument("--all", action="store_true", help="include slow claims (grokking)")
-    ns = parser.parse_args(argv)
+    ns = claims_parser().parse_args(argv)
     if ns.list:
         for c in registry.all_claims():
             print(f"{c.id:34} {c.source:24} {'(slow) ' if c.slow else ''}{c.statement}")
@@ -60,12 +92,12 @@ def run_claims(argv: list[str]) -> int:
         claims = registry.get_claims(ns.claim)
     else:
         claims = [c for c in registry.all_claims() if ns.all or not c.slow]
-    results = [registry.run_claim(c) for c in claims]
+    results = run_with_progress(claims, quiet=ns.quiet)
     if ns.json:
         print(json.dumps([r.as_json() for r in results], indent=2, default=str))
     else:
-        rows = [(r.id, r.verdict, "yes" if r.passed else "NO", f"{r.seconds:.2f}") for r in results]
-        print(table(("claim", "verdict", "passed", "seconds"), rows))
+        print(table(("claim", "literal", "restated", "verdict", "recorded", "passed", "seconds"),
+                    [result_row(r) for r in results]))
         failed = [r for r in results if not r.passed]
         total = sum(r.seconds for r in results)
         print(f"\n{len(results)} claims, {len(results) - len(failed)} passed, {len(failed)} failed"
@@ -73,6 +105,37 @@ def run_claims(argv: list[str]) -> int:
         for r in failed:
             print(f"FAILED {r.id}: {json.dumps(r.evidence, default=str)[:400]}")
     return 0 if all(r.passed for r in results) else 1
+
+
+def holds(finding: registry.Finding | None) -> str:
+    """A check's outcome in a table cell: holds / fails / error (it raised or is missing)."""
+    return "error" if finding is None else ("holds" if finding.holds else "fails")
+
+
+def result_row(r: registry.Result) -> tuple[str, ...]:
+    return (r.id, holds(r.literal), holds(r.restated), r.verdict, str(r.recorded),
+            "yes" if r.passed else "NO", f"{r.seconds:.2f}")
+
+
+def run_with_progress(claims: list[registry.Claim], *, quiet: bool = False
+                      ) -> list[registry.Result]:
+    """Run the claims in order; one line per claim on stderr (never stdout)."""
+    results = []
+    for i, c in enumerate(claims, 1):
+        if not quiet:
+            print(f"[{i}/{len(claims)}] {c.id}{' (slow)' if c.slow else ''} ...", end="",
+                  file=sys.stderr, flush=True)
+        try:
+            r = registry.run_claim(c)
+        except KeyboardInterrupt:
+            if not quiet:
+                print(file=sys.stderr, flush=True)   # end the progress line, then one message
+            raise
+        if not quiet:
+            print(f" {r.verdict}, {'passed' if r.passed else 'FAILED'} ({r.seconds:.1f} s)",
+                  file=sys.stderr, flush=True)
+        results.append(r)
+    return results
 
 
 def discover(package: str, attribute: str) -> dict[str, Callable[..., Any]]:

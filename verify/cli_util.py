@@ -65,3 +65,79 @@ def _nearest_existing(p: Path) -> Path:
     while not p.exists() and p != p.parent:
         p = p.parent
     return p
+
+
+# --- output paths named on a command line, checked before any work ------------------------------
+
+def option_values(argv: list[str], option: str) -> list[str]:
+    """Every value given to ``option`` in ``argv`` (``--opt VALUE`` or ``--opt=VALUE``)."""
+    values = []
+    for i, arg in enumerate(argv):
+        if arg == option and i + 1 < len(argv) and not argv[i + 1].startswith("-"):
+            values.append(argv[i + 1])
+        elif arg.startswith(option + "="):
+            values.append(arg[len(option) + 1:])
+    return values
+
+
+def check_output_options(argv: list[str], kinds: dict[str, str]) -> None:
+    """Check each output option present in ``argv``; ``kinds`` maps option -> "dir" | "file"."""
+    for option, kind in kinds.items():
+        if kind not in ("dir", "file"):
+            raise ValueError(f"kinds[{option!r}] must be 'dir' or 'file', got {kind!r}")
+        check = check_output_dir if kind == "dir" else check_output_file
+        for value in option_values(argv, option):
+            check(value, option=option)
+
+
+# --- memory: estimate, then refuse with the figure and the option that overrides it -------------
+
+MAX_MEMORY_OPTION = "--max-memory"
+
+
+def pop_max_memory(argv: list[str]) -> tuple[list[str], int | None]:
+    """Remove ``--max-memory GB`` from ``argv``; (the rest, the limit in bytes or None)."""
+    rest, limit, i = [], None, 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == MAX_MEMORY_OPTION or arg.startswith(MAX_MEMORY_OPTION + "="):
+            if "=" in arg:
+                text = arg.split("=", 1)[1]
+            elif i + 1 < len(argv):
+                text, i = argv[i + 1], i + 1
+            else:
+                raise UsageError(f"{MAX_MEMORY_OPTION} needs a number of GB")
+            try:
+                gb = float(text)
+            except ValueError:
+                raise UsageError(f"{MAX_MEMORY_OPTION} must be a number of GB > 0, "
+                                 f"got {text!r}") from None
+            if not 0 < gb < float("inf"):
+                raise UsageError(f"{MAX_MEMORY_OPTION} must be a number of GB > 0, got {text!r}")
+            limit = max(1, int(gb * 1e9))
+        else:
+            rest.append(arg)
+        i += 1
+    return rest, limit
+
+
+def guard_memory(estimates: list[tuple[str, int]], limit: int | None = None) -> None:
+    """Refuse the first (what, bytes) estimate above the limit (``limit`` bytes, else
+    `validation.memory_limit`): a UsageError with the estimate and ``--max-memory``."""
+    from constructions import validation
+
+    with validation.memory_limit_set(limit):
+        for what, n_bytes in estimates:
+            try:
+                validation.check_memory(what, n_bytes)
+            except validation.TooLarge as error:
+                raise too_large(error) from None
+
+
+def too_large(error: Exception) -> UsageError:
+    """A builder's `validation.TooLarge` as the command line says it."""
+    what, estimate, limit = error.what, error.estimate, error.limit  # type: ignore[attr-defined]
+    from constructions.validation import format_bytes
+    return UsageError(f"{what} needs about {format_bytes(estimate)} of memory, more than the "
+                      f"{format_bytes(limit)} allowed; use smaller sizes, or pass "
+                      f"{MAX_MEMORY_OPTION} GB to override")

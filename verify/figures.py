@@ -45,7 +45,26 @@ def adder_figures(folder: Path, options: dict[str, Any], *, p: int = 13, a: int 
     left.axvline(target, color="grey", linestyle=":", label=f"(a+b) mod p = {target}")
     left.set(xlabel="c", ylabel="logit_c", title=f"trig adder, p = {p}, a = {a}, b = {b}")
     left.legend()
-    ps = list(range(2, 60))
+    curves = adder_margin_curves(list(range(2, 60)))
+    ps = curves["p"]
+    right.plot(ps, curves["closed_form"], label="closed form (Dirichlet)")
+    right.plot(ps, curves["measured"], "o", markersize=3, label="built network, min over all pairs")
+    right.plot(ps, curves["bound"], label="lower bound, any admissible K")
+    right.set(xlabel="p", ylabel="min over pairs of logit(answer) - max other logit",
+              yscale="log",
+              title="margin: every frequency; lower bound: any admissible K")
+    right.legend()
+    fig.tight_layout()
+    path = folder / "adder_logits_and_margin.png"
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return [path]
+
+
+def adder_margin_curves(ps: list[int]) -> dict[str, list[float]]:
+    """For each p: the margin of the adder with every frequency in closed form and measured on
+    the built network (min over all p^2 pairs of logit(answer) - best other logit), and the
+    lower bound that holds for any admissible frequency set."""
     measured = []
     for q in ps:
         adder = modular.build_adder(q)
@@ -56,16 +75,9 @@ def adder_figures(folder: Path, options: dict[str, Any], *, p: int = 13, a: int 
         right_answer = logits.gather(1, ((x + y) % q)[:, None])[:, 0]
         others = logits.scatter(1, ((x + y) % q)[:, None], float("-inf")).amax(1)
         measured.append(float((right_answer - others).min()))
-    right.plot(ps, [modular.dirichlet_margin(q) for q in ps], label="closed form (Dirichlet)")
-    right.plot(ps, measured, "o", markersize=3, label="built network, min over all pairs")
-    right.plot(ps, [modular.margin_lower_bound(q) for q in ps], label="lower bound, any admissible K")
-    right.set(xlabel="p", ylabel="margin", yscale="log", title="logit margin, every frequency")
-    right.legend()
-    fig.tight_layout()
-    path = folder / "adder_logits_and_margin.png"
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return [path]
+    return {"p": list(ps), "measured": measured,
+            "closed_form": [float(modular.dirichlet_margin(q)) for q in ps],
+            "bound": [float(modular.margin_lower_bound(q)) for q in ps]}
 
 
 def load_grok_run(run_file: Path) -> dict[str, Any]:
@@ -87,6 +99,34 @@ def grokking_figures(folder: Path, options: dict[str, Any]) -> list[Path]:
         return []
     from verify.grokking import plot
     return [Path(plot.plot_run(load_grok_run(run_file), str(folder / "grokking_curves.png")))]
+
+
+# captions by file-name prefix (REPORT.md and index.html print them under each figure)
+CAPTIONS = {
+    "induction_demo1": "The hand-built two-layer induction model (softmax, beta = beta*(N)) on "
+    "Demo 1's sequence after BOS: block 0 (the previous-token head) attends from i to i - 1; "
+    "block 1 (the induction head) attends from the second occurrence of a token to the token "
+    "after its first occurrence. Rows are query positions, columns key positions.",
+    "induction_cat_sat": "The same construction on the cat sentence: at the second 'cat' the "
+    "induction head attends to 'sat' (Worked Example 2).",
+    "induction": "Attention patterns of the hand-built induction model.",
+    "adder_logits_and_margin": "Left: the trig-identity adder's logits against c for one input "
+    "pair, with every frequency and with K = {1}; both peak at (a + b) mod p. Right: the "
+    "smallest gap between the right answer's logit and the best other logit, over all pairs, "
+    "with every frequency (the Dirichlet closed form and the built network agree), and the "
+    "lower bound 2 sin^2(pi/p) that holds for any admissible frequency set K.",
+    "grokking_curves": "A grokking run: accuracy, loss and the squared weight norm against the "
+    "training step, with the phases marked. Restricted loss keeps only the logit components of "
+    "the key frequencies; excluded loss removes them (on the training set), so it rises as "
+    "the model comes to rely on the Fourier circuit (Nanda et al. 2023).",
+}
+
+
+def caption_for(file_name: str) -> str:
+    """The caption of a figure file: the longest matching prefix of CAPTIONS."""
+    stem = Path(file_name).stem
+    matches = [k for k in CAPTIONS if stem.startswith(k)]
+    return CAPTIONS[max(matches, key=len)] if matches else stem.replace("_", " ")
 
 
 FIGURES: dict[str, Callable[[Path, dict[str, Any]], list[Path]]] = {

@@ -1,18 +1,106 @@
 """`python -m verify bench NAME`: benchmarks print figures (and JSON), not pass/fail.
 
-Each module here defines ``BENCHMARKS = {name: main(argv) -> int}``.
+Each module here defines ``BENCHMARKS = {name: main(argv) -> int}``. Before a benchmark runs,
+its ``--json FILE`` is checked and the sizes on its command line are turned into a memory
+estimate, refused above the limit that ``--max-memory GB`` overrides.
 """
 
 from __future__ import annotations
 
+import argparse
+from collections.abc import Callable
+
 from verify.cli import discover
-from verify.cli_util import UsageError
+from verify.cli_util import (UsageError, check_output_options, guard_memory, pop_max_memory,
+                             too_large)
+
+HELP = "run a benchmark: figures, not pass/fail (NAME --help: its options)"
+OUTPUTS = {"--json": "file"}
+FLOAT = 8                       # bytes of a float64 / int64
+
+
+def _known(argv: list[str], **defaults: int) -> argparse.Namespace | None:
+    ap = argparse.ArgumentParser(add_help=False)
+    for name, default in defaults.items():
+        ap.add_argument("--" + name.replace("_", "-"), type=int, default=default,
+                        nargs="+" if isinstance(default, list) else None)
+    try:
+        return ap.parse_known_args(argv)[0]
+    except SystemExit:          # the benchmark's own parser reports bad values
+        return None
+
+
+def induction_estimate(argv: list[str]) -> list[tuple[str, int]]:
+    """Bytes of `bench induction`: weights twice (the weight dict and the model; a third copy in
+    TransformerLens), the token, reference and prediction tables [n_seqs, length], and per chunk
+    C the [C, N, N] scores, pattern and reference masks plus [C, N, d_model] streams and
+    [C, N, V + 1] logits (twice with the peer)."""
+    from constructions.previous_token import Layout
+    from constructions.transformer import Config
+
+    ns = _known(argv, n_seqs=1000, length=512, vocab=64, chunk=25)
+    if ns is None or min(ns.n_seqs, ns.length, ns.vocab, ns.chunk) < 1:
+        return []
+    layout = Layout(ns.vocab, ns.length)
+    cfg = Config(n_layers=2, n_heads=1, d_model=layout.d_model, d_head=layout.d_head,
+                 d_vocab=layout.n_tokens, n_ctx=ns.length, d_vocab_out=layout.n_tokens)
+    n, c = ns.length, min(ns.chunk, ns.n_seqs)
+    per_chunk = c * n * (n * (2 * FLOAT + FLOAT + 1) + 4 * cfg.d_model * FLOAT
+                         + layout.n_tokens * FLOAT)
+    total = 3 * cfg.parameter_bytes() + 3 * ns.n_seqs * n * FLOAT + 2 * per_chunk
+    return [(f"bench induction (vocab {ns.vocab}, length {n}, {ns.n_seqs} sequences, "
+             f"chunk {ns.chunk})", total)]
+
+
+def adder_estimate(argv: list[str]) -> list[tuple[str, int]]:
+    """Bytes of `bench adder`: for the largest --p, the adder's weights plus the 64 MiB logit
+    chunks of the certificate and brute force."""
+    from constructions import modular
+
+    ns = _known(argv, p=[257, 1009])
+    if ns is None or min(ns.p) < 2:
+        return []
+    p = max(ns.p)
+    cfg = modular.adder_config(p, max(1, (p - 1) // 2))
+    return [(f"bench adder --p {p}", cfg.parameter_bytes() + 2 * 2**26)]
+
+
+ESTIMATES: dict[str, Callable[[list[str]], list[tuple[str, int]]]] = {
+    "induction": induction_estimate, "adder": adder_estimate}
+
+
+def usage(available: dict) -> str:
+    lines = ["usage: python -m verify bench NAME [options] [--max-memory GB]", "",
+             HELP + ".", "", "names:"]
+    for name in sorted(available):
+        module = __import__(available[name].__module__, fromlist=["_"])
+        doc = (module.__doc__ or "").strip().splitlines()
+        line = doc[0].split(":", 1)[-1].strip() if doc else f"see: bench {name} --help"
+        lines.append(f"  {name:20} {line}")
+    lines += ["", "options:",
+              "  -h, --help           show this message and exit",
+              "  --max-memory GB      refuse sizes estimated above GB (default: 80% of RAM)"]
+    return "\n".join(lines)
 
 
 def main(argv: list[str]) -> int:
+    from constructions import validation
+
     available = discover("verify.benchmarks", "BENCHMARKS")
+    if argv and argv[0] in ("-h", "--help"):
+        print(usage(available))
+        return 0
     if not argv or argv[0] not in available:
         got = repr(argv[0]) if argv else "nothing"
         raise UsageError(f"bench needs NAME, one of: {', '.join(sorted(available)) or '(none)'}; "
                          f"got {got}")
-    return int(available[argv[0]](argv[1:]))
+    name = argv[0]
+    rest, limit = pop_max_memory(argv[1:])
+    if "-h" not in rest and "--help" not in rest:
+        check_output_options(rest, OUTPUTS)
+        guard_memory(ESTIMATES.get(name, lambda _: [])(rest), limit)
+    try:
+        with validation.memory_limit_set(limit):
+            return int(available[name](rest))
+    except validation.TooLarge as error:
+        raise too_large(error) from None
