@@ -29,6 +29,8 @@ SUBCOMMANDS = {
     "grok": "verify.grok_cmd",
     "report": "verify.report",
     "bench": "verify.benchmarks",
+    "analyze": "verify.analyze_cmd",
+    "train-induction": "verify.train_induction_cmd",
 }
 # output options of subcommands whose parsers live elsewhere, checked before any work
 OUTPUTS = {"grok": {"--out": "dir"}}

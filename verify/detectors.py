@@ -2,12 +2,19 @@
 
 Scores (Olsson et al. 2022; Elhage et al. 2021; TransformerLens ``head_detector``):
 
-* a detection pattern D [pos, pos] of 0/1 (lower triangular) says where a head of a kind
+* a detection pattern D [pos, pos] of 0/1, lower triangular (anything else is a ValueError,
+  as TransformerLens refuses it too), says where a head of a kind
   should attend: previous token D[i, i-1] = 1; duplicate token D[i, j] = 1 for j < i with
   x_j = x_i; induction (prefix matching) D[i, j+1] = 1 for j < i with x_j = x_i, column 0
   excluded (TransformerLens's construction: the duplicate pattern shifted right by one).
-* ``normalization="rows"`` (ours, default): the mean over the rows that HAVE a target of the
-  attention mass the row puts on its targets. A perfect head scores 1 whatever the sequence.
+* ``normalization="rows"`` (ours, default): the mean, over the rows that have a target, of the
+  share of the row's attention that lies on its targets. ``exclude_bos`` / ``exclude_current_token``
+  remove key 0 / the diagonal from the row's attention AND from its targets (the share is then
+  taken of the attention left); rows left with no target or no attention do not count. So a head
+  that attends only to targets scores exactly 1 whatever the sequence and whatever the
+  exclusions (a previous-token head's row 1, whose only target is BOS, drops out under
+  ``exclude_bos`` instead of scoring 0). Without exclusions rows sum to 1 and the share is the
+  mass on the targets.
 * ``normalization="transformer_lens"``: sum(A * D) / sum(A) over the whole matrix, as in
   ``transformer_lens.head_detector.compute_head_attention_similarity_score`` (error measure
   "mul"). Rows without a target count in the denominator, so a perfect head scores
@@ -55,25 +62,39 @@ def pattern_score(pattern: Tensor, detection: Tensor, *, normalization: str = "r
                   exclude_bos: bool = False, exclude_current_token: bool = False) -> Tensor:
     """Per-sequence scores [batch] of attention patterns [batch, q, k] (or [q, k]) against D.
 
-    ``exclude_*`` zero the BOS column / the diagonal of A first (TransformerLens's options)."""
+    ``exclude_*`` remove the BOS column / the diagonal (TransformerLens's options; for "rows"
+    from the targets too, see the module docstring). ValueError for a detection pattern that
+    is not a lower-triangular 0/1 matrix of the pattern's size."""
     validation.check_choice("normalization", normalization, NORMALIZATIONS)
     A = _batched("pattern", pattern).to(torch.float64)
-    D = _batched("detection", detection).to(torch.float64).expand_as(A)
+    D = _batched("detection", detection).to(torch.float64)
+    if D.shape[-1] != A.shape[-1]:
+        raise ValueError(f"detection must be [{A.shape[-1]}, {A.shape[-1]}] like the pattern, "
+                         f"got {tuple(D.shape)}")
+    if bool(D.triu(1).any()):
+        raise ValueError("detection must be lower triangular (a causal head cannot attend to a "
+                         "later key); got a nonzero entry above the diagonal")
+    if bool(((D != 0) & (D != 1)).any()):
+        raise ValueError("detection must hold only 0 and 1")
+    D = D.expand_as(A)
     if exclude_bos or exclude_current_token:
-        A = A.clone()
-        if exclude_bos:
-            A[:, :, 0] = 0
-        if exclude_current_token:
-            A.diagonal(dim1=-2, dim2=-1).zero_()
+        A, D = A.clone(), D.clone()
+        for X in (A, D):
+            if exclude_bos:
+                X[:, :, 0] = 0
+            if exclude_current_token:
+                X.diagonal(dim1=-2, dim2=-1).zero_()
     hit = (A * D).sum(dim=-1)  # [batch, q]: attention on the targets of each row
     if normalization == "transformer_lens":
         return hit.sum(-1) / A.sum(dim=(-2, -1))
-    has_target = D.sum(dim=-1) > 0
-    rows = has_target.sum(-1)
+    left = A.sum(dim=-1)  # [batch, q]: the row's attention after the exclusions
+    counted = (D.sum(dim=-1) > 0) & (left > 0)
+    rows = counted.sum(-1)
     if bool((rows == 0).any()):
-        raise ValueError("detection: a sequence has no row with a target; "
-                         "the 'rows' score is undefined there")
-    return (hit * has_target).sum(-1) / rows
+        raise ValueError("detection: a sequence has no row with a target (after the "
+                         "exclusions); the 'rows' score is undefined there")
+    share = torch.where(counted, hit / torch.where(counted, left, 1.0), 0.0)
+    return share.sum(-1) / rows
 
 
 def chance_score(detection: Tensor) -> Tensor:
