@@ -159,3 +159,14 @@ def test_report_rejects_a_file_that_is_not_a_grok_run(tmp_path):
     assert cli.main(["report", str(tmp_path / "out"), "--claim", "demo_2.param_count",
                      "--grok-run", str(bogus)]) == 2
     assert not (tmp_path / "out").exists()  # rejected before anything is written
+
+
+def test_without_circuitsvis_the_page_is_refused_before_any_work(monkeypatch, tmp_path, capsys):
+    import importlib.util
+
+    from verify import cli
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "circuitsvis" else real(name, *a))
+    assert cli.main(["report", str(tmp_path / "out"), "--claim", "demo_2.param_count"]) == 2
+    assert "--no-html" in capsys.readouterr().err and not (tmp_path / "out").exists()

@@ -12,6 +12,7 @@ DIR and the input files are checked before any claim runs.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import platform
 import subprocess
@@ -119,6 +120,9 @@ def main(argv: list[str]) -> int:
         grok_run = load_grok_run(ns.grok_run)  # fail before the checks run, not after
     if ns.model is not None and not ns.model.is_dir():
         raise UsageError(f"--model must name a model folder, got {ns.model}")
+    if not ns.no_html and importlib.util.find_spec("circuitsvis") is None:
+        raise UsageError("index.html needs circuitsvis for its attention views: "
+                         "pip install 'circuit-proofs[report]', or pass --no-html")
     claims = registry.get_claims(ns.claim) if ns.claim else [
         c for c in registry.all_claims() if ns.all or not c.slow]
     results = run_with_progress(claims, quiet=ns.quiet)

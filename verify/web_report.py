@@ -22,8 +22,8 @@ from typing import Any
 import torch
 
 from verify import registry, report_text
+from verify.web_chart import CHART_JS
 
-CHART_JS = Path(__file__).with_name("web_report.js")
 MARGIN_CAPTION = ("The trig-identity adder with every frequency 1..(p-1)/2: the smallest gap, over "
                   "all p^2 pairs, between the right answer's logit and the best other logit "
                   "(closed form and built network agree), and the lower bound 2 sin^2(pi/p) "
@@ -199,7 +199,7 @@ def render_html(results: list[registry.Result], env: dict[str, Any], figures: li
               f"<p>Cite the textbook section ({e(report_text.SECTION)}); CITATION.cff has this "
               "repository's metadata.</p><div class='tip' id='tip'></div>",
               f"<script>{circuitsvis_script()}</script>",
-              f"<script>{CHART_JS.read_text()}</script>",
+              f"<script>{CHART_JS}</script>",
               f"<script>{_render_calls(views, grok_run, margins)}</script></body></html>"]
     return "\n".join(parts)
 

@@ -1,3 +1,11 @@
+"""The line-chart script of index.html (`verify.web_report`), kept as a string so that it
+ships inside the package: inline SVG, hover values, no library and no network.
+
+``drawChart(id, {x, series: [{name, y, dots}], xlabel, ylabel, title, log})`` draws into the
+element with that id; hovering shows the nearest step's values.
+"""
+
+CHART_JS = r"""
 // Line charts as inline SVG for index.html (verify/web_report.py): no library, no network.
 // drawChart(id, {x, series: [{name, y, dots}], xlabel, ylabel, title, log}) draws into the
 // element with that id; hovering shows the nearest step's values.
@@ -74,3 +82,4 @@ function drawChart(id, spec) {
   });
   document.getElementById(id).appendChild(svg);
 }
+"""
