@@ -14,7 +14,9 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import fields, replace
+from typing import Any
 
+from constructions import validation
 from verify.cli_util import OneLineParser
 from verify.grokking import runio, sweep
 from verify.grokking.train import RunConfig, load_checkpoint, train
@@ -54,10 +56,19 @@ def parser() -> OneLineParser:
     ap.add_argument("--checkpoint", default=None, help="save a resumable checkpoint here")
     ap.add_argument("--resume", default=None, help="continue from this checkpoint to --steps")
     ap.add_argument("--no-progress", action="store_true", help="no progress bar")
-    ap.add_argument("--sweep", action="store_true", help=f"run the sweep: wd {sweep.WEIGHT_DECAYS}"
-                    f" x frac {sweep.FRACS} x seeds {sweep.SEEDS}, plus Demo 2's settings")
-    ap.add_argument("--sweep-steps", type=int, default=6000, help="step cap per default-group run")
-    ap.add_argument("--demo2-steps", type=int, default=6000, help="step cap per Demo 2 run")
+    ap.add_argument("--sweep", action="store_true",
+                    help="the seeds sweep: --seeds of each setting in --settings, batched, to "
+                    "generalization or --cap; resumable (--resume DIR)")
+    ap.add_argument("--settings", nargs="+", default=list(sweep.SETTINGS),
+                    choices=list(sweep.SETTINGS), help="sweep settings (default: all three)")
+    ap.add_argument("--seeds", type=int, nargs="+", default=list(sweep.SEEDS),
+                    help="sweep seeds (default 0 1 2 3 4)")
+    ap.add_argument("--cap", type=int, default=sweep.CAP, help="sweep step cap per run")
+    ap.add_argument("--sweep-dir", default=None,
+                    help="sweep work folder: checkpoints and weights (default OUT/sweep)")
+    ap.add_argument("--record", default=None, metavar="FILE",
+                    help="write the sweep's evidence record here (e.g. "
+                    "proofs/data/grokking-seeds.json)")
     return ap
 
 
@@ -70,7 +81,7 @@ def main(argv: list[str]) -> int:
     ns = parser().parse_args(argv)
     cfg = config_from(ns)   # validates every argument (ValueError -> one line, exit 2)
     if ns.sweep:
-        return _sweep(ns, cfg)
+        return _sweep(ns, cfg, argv)
     if ns.resume is not None:
         if not os.path.exists(ns.resume):
             raise ValueError(f"--resume: no such checkpoint {ns.resume!r}")
@@ -92,15 +103,78 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-def _sweep(ns: object, cfg: RunConfig) -> int:
-    configs = sweep.sweep_configs(replace(cfg, stop_after_gen=None), steps=ns.sweep_steps,  # type: ignore[attr-defined]
-                                  demo2_steps=ns.demo2_steps)  # type: ignore[attr-defined]
-    os.makedirs(ns.out, exist_ok=True)  # type: ignore[attr-defined]
-    path = os.path.join(ns.out, f"{ns.name or 'sweep'}.json")  # type: ignore[attr-defined]
-    rows = sweep.run_sweep(configs, progress=not ns.no_progress,  # type: ignore[attr-defined]
-                           log_path=path + "l")
-    with open(path, "w") as f:
-        json.dump(rows, f, indent=1)
-    print(sweep.summary_table(rows))
-    print(f"wrote {path}")
+def _sweep(ns: object, cfg: RunConfig, argv: list[str]) -> int:
+    import sys
+    import time
+    from pathlib import Path
+
+    from verify import checkpoint
+    from verify.cli_util import check_output_dir, check_output_file
+    from verify.grokking import record
+
+    o: Any = ns
+    validation.check_int("--cap", o.cap, minimum=1)
+    for s in o.seeds:
+        validation.check_int("--seeds", s, minimum=0)
+    if len(set(o.seeds)) != len(o.seeds):
+        raise ValueError(f"--seeds must be distinct, got {o.seeds}")
+    folder = Path(o.resume or o.sweep_dir or Path(o.out) / "sweep")
+    check_output_dir(folder, option="--resume" if o.resume else "--sweep-dir")
+    if o.record:
+        check_output_file(o.record, option="--record")
+    if o.resume and not (folder / "sweep.json").exists():
+        raise ValueError(f"--resume: {str(folder)!r} is not a sweep folder (no sweep.json)")
+    if not o.resume and (folder / "sweep.json").exists():
+        raise ValueError(f"--sweep-dir: {str(folder)!r} holds a sweep; continue it with "
+                         f"--resume {folder} or choose another folder")
+    plan = {"settings": o.settings, "seeds": o.seeds, "cap": o.cap, "device": cfg.device}
+    if o.resume:
+        saved = json.loads((folder / "sweep.json").read_text())
+        checkpoint.check_resume_options(saved, {k: v for k, v in plan.items()
+                                                if _given(argv, k)}, may_differ=("device",))
+        plan = {**saved, "device": cfg.device}
+    command = "python -m verify grok " + " ".join(argv)
+    plan["commands"] = plan.get("commands", []) + [command]
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "sweep.json").write_text(json.dumps(plan))
+    start = time.time()
+
+    def say(text: str) -> None:
+        print(text, file=sys.stderr, flush=True)
+
+    done: dict[str, Any] = {}
+
+    def write_record(partial: bool) -> None:
+        if not o.record:
+            return
+        pending = [n for n in plan["settings"] if n not in done]
+        rec = record.build(done, {n: folder / n for n in done}, command=" ; ".join(plan["commands"]),
+                           wall_seconds=time.time() - start, partial=partial, pending=pending)
+        record.write(rec, o.record)
+
+    with checkpoint.interruptible():
+        try:
+            for name in plan["settings"]:
+                base = sweep.SETTINGS[name]
+                scfg = replace(base, steps=plan["cap"], device=cfg.device)
+                done[name] = sweep.run_setting(name, scfg, plan["seeds"], folder / name,
+                                               snapshot_every=sweep.SNAPSHOT_EVERY[name], say=say)
+                write_record(partial=True)
+        except KeyboardInterrupt:
+            write_record(partial=True)
+            print(f"interrupted: checkpoint in {folder}; continue with --sweep --resume {folder}"
+                  + (f"; partial record {o.record}" if o.record else ""), file=sys.stderr)
+            return checkpoint.INTERRUPTED_EXIT
+    write_record(partial=False)
+    for name, d in done.items():
+        fin = d["finished"]
+        gen = sorted(v["step"] for v in fin.values() if v["reason"] == "generalized")
+        print(f"{name}: {len(gen)}/{len(fin)} seeds generalized (steps {gen}); "
+              f"{d['train_seconds']:.0f} s of training")
+    if o.record:
+        print(f"wrote {o.record}")
     return 0
+
+
+def _given(argv: list[str], key: str) -> bool:
+    return any(a == f"--{key}" or a.startswith(f"--{key}=") for a in argv)

@@ -154,3 +154,32 @@ def product_share(hidden: Tensor, p: int, keys: list[int]) -> float:
     if total <= 0 or not keys:
         return 0.0
     return float((_projection(H, keys, p) ** 2).sum()) / total
+
+
+DEAD_NEURON_VAR = 1e-12   # a neuron whose activation varies less than this over the pairs is dead
+
+
+def neuron_frequency_energy(hidden: Tensor, p: int) -> Tensor:
+    """For hidden activations [p^2, width] (a-major), each neuron's energy per frequency
+    k = 1..floor(p/2): the squared 2D Fourier coefficients at (u, v) with u, v in {0, +-k}, not
+    both 0 (terms in a alone, b alone, or products, all of frequency k): [n_freq, width]."""
+    H = hidden.detach().double().cpu().reshape(p, p, -1)
+    power = torch.fft.fft2(H, dim=(0, 1)).abs() ** 2               # [p, p, width]
+    fold = torch.minimum(torch.arange(p), p - torch.arange(p))      # frequency of each index
+    out = []
+    for k in frequencies(p):
+        on = (fold == 0) | (fold == k)
+        mask = on[:, None] & on[None, :]
+        mask[0, 0] = False
+        out.append(power[mask].sum(0))
+    return torch.stack(out)
+
+
+def nanda_key_frequencies(hidden: Tensor, p: int) -> dict[str, object]:
+    """Nanda et al.'s rule: every frequency that is some live neuron's dominant one, with how
+    many neurons each frequency dominates."""
+    energy = neuron_frequency_energy(hidden, p)                     # [n_freq, width]
+    live = hidden.detach().double().var(0) > DEAD_NEURON_VAR
+    dominant = energy.argmax(0)[live.cpu()] + 1
+    counts = {int(k): int((dominant == k).sum()) for k in dominant.unique()}
+    return {"keys": sorted(counts), "neurons_per_key": counts, "live_neurons": int(live.sum())}

@@ -1,0 +1,104 @@
+"""The sweep's evidence record (proofs/data/grokking-seeds.json): one entry per (setting, seed).
+
+`entry` summarizes one seed of a finished setting from its logged curves (sweep.py's done.json)
+and its saved weights: the settings, when it memorized and generalized (or that it hit the cap),
+squared norms at initialization, memorization and the end split into embedding and the rest,
+test accuracy's rise from 0.1 to 0.9, the largest windowed fall of L_total, Nanda et al.'s
+restricted/excluded loss over the run (progress.py), and the least norms over function-
+preserving rescalings at a fixed training loss (rescale.py). `build` assembles the record with
+versions, seeds, settings, the command line, wall time and machine; ``partial`` is true until
+every setting has finished.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from verify.grokking import measures, phases
+
+SCHEMA = "circuit-proofs/grok-seeds/1"
+CURVE_POINTS = 200          # curves in the record are subsampled to about this many points
+CURVE_KEYS = ("step", "train_acc", "test_acc", "train_loss", "test_loss", "norm2_embed",
+              "norm2_rest", "total_loss")
+
+
+def entry(done: dict[str, Any], seed: int, folder: Path | None = None) -> dict[str, Any]:
+    """The record of one seed of a finished setting (``folder``: its saved weights, if any)."""
+    cfg, log = done["config"], done["logs"][str(seed)]
+    fin = done["finished"][str(seed)]
+    steps = [r["step"] for r in log]
+    tr, te = [r["train_acc"] for r in log], [r["test_acc"] for r in log]
+    ph = phases.detect(steps, tr, te)
+    t_full = measures.first_step(steps, tr, 1.0)
+    out: dict[str, Any] = {
+        "setting": done["setting"], "seed": seed, "p": cfg["p"], "d": cfg["d"], "lr": cfg["lr"],
+        "weight_decay": cfg["wd"], "betas": [cfg["beta1"], cfg["beta2"]],
+        "train_frac": cfg["frac"], "max_steps": cfg["steps"], "log_every": cfg["log_every"],
+        "stopped": fin["reason"], "hit_cap": fin["reason"] == "cap", "steps_run": fin["step"],
+        "kind": ph.kind, "step_memorized": ph.t_mem, "step_train_acc_1": t_full,
+        "step_generalized": ph.t_gen,
+        "final_train_acc": tr[-1], "final_test_acc": te[-1],
+        "test_acc_first_reaches": {str(x): measures.first_step(steps, te, x)
+                                   for x in (0.1, 0.5, 0.9, 0.99)},
+        "rise_0.1_to_0.9": measures.rise_steps(steps, te),
+        "norms_init": measures.norms_at(log, steps[0]),
+        "norms_memorized": measures.norms_at(log, ph.t_mem if ph.t_mem is not None else ph.t_train),
+        "norms_end": measures.norms_at(log, steps[-1]),
+    }
+    if ph.kind == "grokking":
+        assert ph.t_mem is not None and ph.t_gen is not None
+        out["L_total_sharpest_fall"] = measures.sharpest_fall(
+            steps, [r["total_loss"] for r in log], ph.t_mem, ph.t_gen)
+        out["L_total_rest_sharpest_fall"] = measures.sharpest_fall(
+            steps, [r["train_loss"] + cfg["wd"] * r["norm2_rest"] for r in log], ph.t_mem, ph.t_gen)
+    stride = max(1, len(log) // CURVE_POINTS)
+    keep = list(range(0, len(log), stride)) + ([len(log) - 1] if (len(log) - 1) % stride else [])
+    out["curves"] = {k: [log[i][k] for i in keep] for k in CURVE_KEYS}
+    if folder is not None:
+        from verify.grokking import progress
+        out.update(progress.seed_progress(done, seed, folder))
+    return out
+
+
+def build(settings: dict[str, dict[str, Any]], folders: dict[str, Path], *, command: str,
+          wall_seconds: float, partial: bool, pending: list[str]) -> dict[str, Any]:
+    """The record: every finished setting's entries, with versions and the machine."""
+    entries = []
+    for name, done in settings.items():
+        for seed in done["seeds"]:
+            entries.append(entry(done, seed, folders.get(name)))
+    return {
+        "schema": SCHEMA, "partial": partial, "pending_settings": pending,
+        "command": command, "wall_seconds": wall_seconds,
+        "settings": {n: d["config"] for n, d in settings.items()},
+        "train_seconds": {n: d["train_seconds"] for n, d in settings.items()},
+        "seeds": {n: d["seeds"] for n, d in settings.items()},
+        "generalized_criterion": f"first logged step with test accuracy >= {phases.GENERALIZED}",
+        "versions": {"python": platform.python_version(), "torch": torch.__version__},
+        "machine": {"platform": platform.platform(), "processor": platform.machine(),
+                    "cpu_count": os.cpu_count(), "torch_threads": 1, "device": "cpu"},
+        "entries": entries,
+    }
+
+
+def write(record: dict[str, Any], path: str | os.PathLike[str]) -> None:
+    tmp = Path(str(path) + ".tmp")
+    tmp.write_text(json.dumps(record, indent=1))
+    os.replace(tmp, path)
+
+
+def load(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """A record file; ValueError in one line if it is not one."""
+    try:
+        rec = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"record: cannot read {str(path)!r} ({type(error).__name__})") from None
+    if not isinstance(rec, dict) or rec.get("schema") != SCHEMA:
+        raise ValueError(f"record: {str(path)!r} is not a {SCHEMA} file")
+    return rec
