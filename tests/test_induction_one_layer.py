@@ -12,6 +12,8 @@ from constructions import induction, one_layer_induction, transformer
 from constructions.transformer import Transformer
 from tests import strategies as S
 from verify import cli
+from verify import induction_certificate as cert
+from verify import sequences as seqs
 from verify.claims import induction as claims
 
 
@@ -21,7 +23,7 @@ def test_one_layer_model_matches_reference(case) -> None:
     model = one_layer_induction.build_one_layer_induction(V, N)
     logits, cache = model.run_with_cache(tokens)
     assert torch.equal(logits.argmax(-1), induction.induction_targets(tokens, V))
-    assert claims.integer_certificate(cache)
+    assert cert.integer_certificate(cache)
     assert model.cfg.n_layers == 1 and model.cfg.n_heads == N
 
 
@@ -30,7 +32,7 @@ def test_one_layer_every_sequence() -> None:
         for N in (1, 4, 7):
             model = one_layer_induction.build_one_layer_induction(V, N)
             for length in range(1, N + 1):
-                tokens = claims.all_sequences(V, length)
+                tokens = seqs.all_sequences(V, length)
                 assert torch.equal(model(tokens).argmax(-1), induction.induction_targets(tokens, V))
 
 
@@ -63,8 +65,9 @@ def test_broken_one_layer_fails() -> None:
     flat = W_out.clone()
     flat[flat != 0] = 1.0  # equal weights: the most recent match no longer dominates
     model.set_weights({"blocks.0.mlp.W_out": flat})
-    outcome = claims.check_two_layers([model])
-    assert not outcome.passed and not outcome.evidence["one_layer_model_exact"]
+    found = claims.check_two_layers_restated([model])
+    assert not found.holds and not found.evidence["one_layer_model_exact"]
+    assert claims.check_two_layers_literal([model]).holds
 
 
 def test_one_layer_bad_input() -> None:

@@ -35,7 +35,8 @@ from verify.sequences import adversarial_sequences, all_sequences, induction_key
 
 THRESHOLD_TOL = 1e-4   # the bisection stops when threshold - just_below <= this
 BETA_FLOOR = 1e-3      # the bracket's lower end (every n >= 3 fails there: lower bound)
-MONOTONE_GRID = 24     # betas checked between the threshold and beta*
+MONOTONE_GRID = 24     # betas checked between the threshold and the bracket's top
+MAX_DOUBLINGS = 3      # the bracket's top: beta*, doubled while the model still fails
 CHUNK = 4096           # sequences per forward pass
 EXHAUSTIVE_CASES = ((2, 8), (3, 8), (4, 8), (2, 12), (3, 10), (2, 16))
 ADVERSARIAL_CASES = ((3, 8), (3, 16), (3, 32), (3, 64), (64, 64), (3, 128))
@@ -111,7 +112,11 @@ def threshold(vocab_size: int, n_ctx: int, tokens: Tensor | None = None, *,
               build: Builder = induction.build_induction_model, tol: float = THRESHOLD_TOL
               ) -> dict:
     """The smallest beta (to ``tol``) at which the model is right on ``tokens`` (default: every
-    sequence of length n_ctx), with the failures just below it and a monotonicity scan."""
+    sequence of length n_ctx), with the failures just below it and a monotonicity scan.
+
+    The bracket's top starts at beta* and doubles (at most `MAX_DOUBLINGS` times) while the
+    model still fails there, so a model that needs more than beta* shows a threshold above it
+    (``inf`` when even the last top fails)."""
     V = validation.check_int("vocab_size", vocab_size, minimum=1)
     N = validation.check_int("n_ctx", n_ctx, minimum=3)
     exhaustive = tokens is None
@@ -122,11 +127,19 @@ def threshold(vocab_size: int, n_ctx: int, tokens: Tensor | None = None, *,
         return all_correct(V, N, beta, tokens, build=build)
 
     start = time.perf_counter()
-    lo, hi = bisect(ok, BETA_FLOOR, star, tol=tol)
-    grid = [hi + (star - hi) * k / MONOTONE_GRID for k in range(1, MONOTONE_GRID + 1)]
-    return {"vocab_size": V, "n_ctx": N, "exhaustive": exhaustive, "sequences": len(tokens),
-            "threshold": hi, "just_below": lo, "tol": tol, "beta_star": star,
-            "lower_bound": lower_bound(N), "ln_2N": math.log(2 * N),
+    top = star
+    for _ in range(MAX_DOUBLINGS):
+        if ok(top):
+            break
+        top *= 2
+    base = {"vocab_size": V, "n_ctx": N, "exhaustive": exhaustive, "sequences": len(tokens),
+            "tol": tol, "beta_star": star, "lower_bound": lower_bound(N)}
+    if not ok(top):
+        return {**base, "threshold": math.inf, "just_below": top, "monotone_above": False,
+                "failures_just_below": classify_failures(build(V, N, "softmax", beta=top), tokens)}
+    lo, hi = bisect(ok, BETA_FLOOR, top, tol=tol)
+    grid = [hi + (top - hi) * k / MONOTONE_GRID for k in range(1, MONOTONE_GRID + 1)]
+    return {**base, "threshold": hi, "just_below": lo, "ln_2N": math.log(2 * N),
             "beta_star_over_threshold": star / hi,
             "monotone_above": all(ok(b) for b in grid),
             "failures_just_below": classify_failures(build(V, N, "softmax", beta=lo), tokens),
