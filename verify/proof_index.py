@@ -67,15 +67,18 @@ def verdicts_in_proofs(proofs: Path = PROOFS) -> dict[str, str | None]:
     return {cid: found[0].verdict for cid, found in proof_sections(proofs).items()}
 
 
-def recorded_verdicts() -> dict[str, str | None]:
+def recorded_verdicts(proofs: Path | None = None, recorded: Path | None = None
+                      ) -> dict[str, str | None]:
     """The verdict proofs/ records for each claim: from proofs/ itself when the checkout has it,
-    else from the copy shipped with the package."""
-    if PROOFS.is_dir():
-        return verdicts_in_proofs()
-    if RECORDED.is_file():
-        return dict(json.loads(RECORDED.read_text()))
+    else from the copy shipped with the package (defaults: PROOFS and RECORDED)."""
+    proofs = PROOFS if proofs is None else proofs
+    recorded = RECORDED if recorded is None else recorded
+    if proofs.is_dir():
+        return verdicts_in_proofs(proofs)
+    if recorded.is_file():
+        return dict(json.loads(recorded.read_text()))
     return {}
 
 
-def write_recorded_verdicts(path: Path = RECORDED) -> None:
-    path.write_text(json.dumps(verdicts_in_proofs(), indent=1, sort_keys=True) + "\n")
+def write_recorded_verdicts(path: Path = RECORDED, proofs: Path = PROOFS) -> None:
+    path.write_text(json.dumps(verdicts_in_proofs(proofs), indent=1, sort_keys=True) + "\n")

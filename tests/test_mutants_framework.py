@@ -1,0 +1,241 @@
+"""The framework, Worked Example 1 and Demo 2 checks: every tolerance at its edge, every filter
+and default seen to matter, the evidence values pinned (mutation testing, issue 13).
+
+Tolerance edges use the all-zero model: its logits, scores and stream are exactly 0, so a
+perturbation of exactly ``FLOAT_TOL`` (or half of it) reaches the compared quantity without
+rounding, and each check must reject the first and accept the second."""
+
+from __future__ import annotations
+
+import pytest
+import sympy as sp
+import torch
+
+from constructions import circuits, transformer
+from constructions.tiny_mlp import TinyModel
+from verify.claims import demo_2, framework, worked_example_1
+from verify.claims.framework import FLOAT_TOL
+
+F, W1 = framework, worked_example_1
+EDGE, BELOW = FLOAT_TOL, FLOAT_TOL / 2
+
+
+def zero_model(layers: int = 1, d_mlp: int | None = None) -> transformer.Transformer:
+    cfg = transformer.Config(n_layers=layers, n_heads=2, d_model=3, d_head=2, d_vocab=4, n_ctx=4,
+                             d_mlp=d_mlp, act_fn="relu" if d_mlp else None)
+    return transformer.Transformer(cfg)  # every parameter zero
+
+
+def at_call(n: int, delta: float, *, scores: bool = False):
+    """A runner that adds ``delta`` to the logits (or to layer 0's scores) at its n-th call."""
+    calls = {"n": 0}
+
+    def run(cfg, weights, tokens):
+        logits, cache = F.run_model(cfg, weights, tokens)
+        calls["n"] += 1
+        if calls["n"] == n:
+            if scores:
+                cache["blocks.0.attn.hook_attn_scores"] = cache["blocks.0.attn.hook_attn_scores"] + delta
+            else:
+                logits = logits + delta
+        return logits, cache
+    return run
+
+
+# --- framework.qk_ov_factorization ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("delta, holds", [(EDGE, False), (BELOW, True)])
+def test_factorization_literal_at_its_tolerance(delta, holds):
+    found = F.check_factorization_literal([zero_model()], run=at_call(2, delta))
+    assert found.holds is holds and found.evidence["max_rel_logit_change"] == delta
+    assert found.evidence["models"] == 1 and found.evidence["models_with_qkv_biases"] == 0
+
+
+@pytest.mark.parametrize("call, scores, key", [
+    (2, False, "max_rel_logit_change_biases_moved"),     # the first pair of runs: biases moved
+    (4, False, "max_rel_logit_change_zero_qkv_biases"),  # the second pair: biases zeroed
+    (5, True, "max_rel_score_minus_xWQKx")])             # the last run: the bilinear form
+@pytest.mark.parametrize("delta, holds", [(EDGE, False), (BELOW, True)])
+def test_factorization_restated_each_conjunct_at_its_tolerance(call, scores, key, delta, holds):
+    found = F.check_factorization_restated([zero_model()], run=at_call(call, delta, scores=scores))
+    assert found.holds is holds and found.evidence[key] == delta
+    others = [v for k, v in found.evidence.items() if k.startswith("max_rel") and k != key]
+    assert others == [0.0, 0.0] and found.evidence["models"] == 1
+
+
+def test_factorization_counts_biased_models():
+    models = F.random_models()
+    found = F.check_factorization_literal(models[:2])
+    assert found.evidence["models_with_qkv_biases"] == 2 and found.evidence["models"] == 2
+    assert F.check_factorization_literal(
+        [F.without_qkv_biases(models[0]), models[1]]).evidence["models_with_qkv_biases"] == 1
+
+
+# --- framework.heads_additive ---------------------------------------------------------------
+
+
+class ShiftedUpdate(transformer.Transformer):
+    """Reports a block output ``delta`` away from the true one (layer 0)."""
+
+    delta = 0.0
+
+    def run_with_cache(self, tokens):
+        logits, cache = super().run_with_cache(tokens)
+        cache["blocks.0.hook_resid_post"] = cache["blocks.0.hook_resid_post"] + self.delta
+        return logits, cache
+
+
+@pytest.mark.parametrize("delta, holds", [(EDGE, False), (BELOW, True)])
+def test_heads_additive_literal_at_its_tolerance(delta, holds):
+    model = ShiftedUpdate(zero_model(d_mlp=3).cfg)
+    model.delta = delta
+    found = F.check_heads_additive_literal([model])
+    assert found.holds is holds
+    assert found.evidence["max_rel_gap_parallel_decomposition"] == delta
+    assert found.evidence["models"] == 1 and found.evidence["models_with_mlp"] == 1
+
+
+def test_heads_additive_literal_counts_models_with_mlps():
+    found = F.check_heads_additive_literal(F.random_models())
+    with_mlp = sum(shape[-1] is not None for shape in F.CHECK_SHAPES) * len(F.CHECK_SEEDS)
+    assert found.evidence["models_with_mlp"] == with_mlp == 6
+    assert F.check_heads_additive_literal([zero_model()]).evidence["models_with_mlp"] == 0
+
+
+@pytest.mark.parametrize("delta, holds", [(EDGE, False), (BELOW, True)])
+def test_heads_additive_restated_at_its_tolerance(delta, holds):
+    def shifted(model, cache, layer):
+        return F.model_attn_out(model, cache, layer) + delta
+    found = F.check_heads_additive_restated([zero_model(d_mlp=3)], layer_output=shifted)
+    assert found.holds is holds
+    assert found.evidence["max_rel_attn_out_vs_head_sum"] == delta
+    assert found.evidence["max_rel_block_vs_sequential"] == delta
+    assert found.evidence["models"] == 1
+
+
+# --- framework.path_expansion ---------------------------------------------------------------
+
+
+def shifted_expansion(delta: float):
+    def expansion(model, tokens):
+        terms = circuits.path_expansion(model, tokens)
+        terms.direct = terms.direct + delta
+        return terms
+    return expansion
+
+
+@pytest.mark.parametrize("delta, holds", [(EDGE, False), (BELOW, True)])
+def test_path_expansion_at_its_tolerance(delta, holds):
+    lit = F.check_path_expansion_literal(shifted_expansion(delta), [zero_model()])
+    assert lit.holds is holds and lit.evidence == {"max_rel_gap": delta, "tolerance": FLOAT_TOL,
+                                                   "models": 1}
+    res = F.check_path_expansion_restated(shifted_expansion(delta), [zero_model(layers=2)])
+    assert res.holds is holds and res.evidence["max_rel_gap_2_layers"] == delta
+    assert res.evidence["max_rel_gap_1_layer"] == 0.0
+    assert res.evidence["largest_virtual_head_term"] == 0.0
+
+
+def _no_virtual(model, tokens):
+    terms = circuits.path_expansion(model, tokens)
+    terms.virtual = {}
+    return terms
+
+
+def test_path_expansion_literal_judges_one_layer_models_only():
+    """A formula without virtual heads is right for one layer: the literal check (one-layer
+    models) accepts it; handed two-layer models it has none to judge."""
+    found = F.check_path_expansion_literal(_no_virtual)
+    assert found.holds and found.evidence["models"] == 2 * len(F.CHECK_SEEDS)
+    with pytest.raises(ValueError):  # max() of nothing: no one-layer model among those given
+        F.check_path_expansion_literal(_no_virtual, [zero_model(layers=2)])
+
+
+def test_path_expansion_literal_without_a_formula():
+    found = F.check_path_expansion_literal()
+    assert found.holds is False
+    assert found.evidence == {"stated_formula": None,
+                              "why": "the text announces the formula and gives none"}
+
+
+def test_path_expansion_restated_reports_the_largest_virtual_term():
+    cfg = zero_model(layers=2).cfg
+    models = [transformer.Transformer.from_weights(cfg, transformer.random_weights(cfg, seed=1,
+                                                                                  scale=0.3))]
+    found = F.check_path_expansion_restated(models=models)
+    largest = 0.0
+    for i, m in enumerate(models):
+        if m.cfg.n_layers == 2:
+            terms = circuits.path_expansion(m, F.random_tokens(m.cfg, i))
+            largest = max(largest, max(float(t.abs().max()) for t in terms.virtual.values()))
+    assert 0 < largest < 1  # small terms: a maximum that starts at 1 would show
+    assert found.evidence["largest_virtual_head_term"] == largest
+    mine = F.check_path_expansion_restated(models=[zero_model()])
+    assert mine.evidence["max_rel_gap_1_layer"] == 0.0 and mine.evidence["max_rel_gap_2_layers"] == 0.0
+
+
+# --- worked_example_1.qk_matrix --------------------------------------------------------------
+
+
+def test_worked_example_1_literal_evidence():
+    found = W1.check_literal()
+    assert found.evidence == {
+        "W_Q_W_K^T": W1.STATED_QK.tolist(), "equals_stated": True, "query": [1, 0, 0, 0],
+        "keys": [[0, 0, 1, 0], [0, 0, 2, 1]], "matches": [True, False], "scores": ["1", "2"],
+        "argmax": [1]}
+    assert W1.check_literal(stated=sp.eye(4)).evidence["equals_stated"] is False
+
+
+def test_worked_example_1_restated_evidence():
+    found = W1.check_restated()
+    ev = found.evidence
+    assert ev["equals_stated"] is True and ev["rank"] == 2 and ev["equal_norm_keys"] == 12
+    assert ev["bilinear_form"] == "x0*y2 + x1*y3" and ev["bilinear_form_is_dot_product"] is True
+    assert ev["equal_norms"] is True and ev["aligned_key_is_unique_argmax"] is True
+    assert ev["counterexample"] == {
+        "query": [1, 0, 0, 0], "matching_key": [0, 0, 1, 0], "matching_score": 1,
+        "non_matching_longer_key": [0, 0, 2, 1], "longer_key_score": 2,
+        "softmax_weight_on_longer_key": pytest.approx(1 / (1 + float(sp.exp(-1 / sp.sqrt(2)))))}
+    assert ev["with_section_1_scaling"] == {"d_k": 2,
+                                           "W_QK": str((W1.STATED_QK / sp.sqrt(2)).tolist())}
+    swapped = sp.Matrix([[0, 0], [0, 0], [0, 1], [1, 0]])
+    broken = W1.check_restated(w_k=swapped, stated=W1.W_Q * swapped.T).evidence
+    assert broken["bilinear_form_is_dot_product"] is False and broken["equals_stated"] is True
+
+
+def test_worked_example_1_aligned_key_must_point_the_same_way():
+    """The key opposite the query is parallel but not aligned: with it as the only candidate
+    on the line, the check fails."""
+    opposite = [k for k in W1.unit_keys(W1.QUERY) if k[0, 2] == -1]
+    others = [k for k in W1.unit_keys(W1.QUERY) if k[0, 2] != 1]
+    assert len(opposite) == 1
+    assert not W1.check_restated(keys=others).holds
+    assert W1.check_restated(keys=W1.unit_keys(W1.QUERY, n=4)).holds
+
+
+def test_unit_keys_start_at_the_query_direction():
+    keys = W1.unit_keys(sp.Matrix([[0, 3, 0, 0]]), n=4)
+    assert [list(k) for k in keys] == [[0, 0, 0, 1], [0, 0, -1, 0], [0, 0, 0, -1], [0, 0, 1, 0]]
+
+
+# --- demo_2.param_count ---------------------------------------------------------------------
+
+
+def test_demo_2_evidence():
+    lit, res = demo_2.check_literal(), demo_2.check_restated()
+    per_module = {name: sum(p.numel() for p in m.parameters())
+                  for name, m in TinyModel(97, 64).named_children()}
+    assert sum(per_module.values()) == 35233 and len(per_module) >= 2
+    assert lit.evidence == {"parameters": 35233, "output_shape": [3, 97], "per_module": per_module,
+                            "stated_count": 35233, "stated_shape": [3, 97]}
+    assert res.evidence == {"parameters": 35233, "output_shape": [3, 97], "per_module": per_module,
+                            "formula_p97_d64": 35233}
+    assert demo_2.measure(TinyModel(7, 2))["per_module"] == {
+        name: sum(p.numel() for p in m.parameters()) for name, m in TinyModel(7, 2).named_children()}
+
+
+def test_demo_2_output_shape_is_measured_on_the_demo_inputs():
+    class EchoBatch(torch.nn.Module):
+        def forward(self, x, y):
+            return torch.zeros(len(x) + len(y), 97)
+    assert demo_2.measure(EchoBatch())["output_shape"] == [6, 97]
