@@ -171,3 +171,12 @@ def lower_bound_cases(draw, *, max_ctx: int = 64) -> tuple[int, float]:
     n = draw(st.integers(3, max_ctx))
     share = draw(st.floats(1e-6, 1.0))
     return n, share * math.log(2 * n - 3)
+
+
+@st.composite
+def pizza_moduli(draw, *, min_p: int = 2, max_p: int = 301) -> int:
+    """A modulus p in [min_p, max_p] of either parity (the pizza construction works for every
+    p >= 2: even p reads the b-half rotated by pi/p); half the draws are even."""
+    if draw(st.booleans()):
+        return 2 * draw(st.integers(max(1, (min_p + 1) // 2), max_p // 2))
+    return draw(odd_moduli(min_p=max(3, min_p), max_p=max_p))

@@ -1,5 +1,6 @@
-"""The trig-identity adder: construction vs reference, the exact condition, sound certificates,
-broken constructions that must fail, and bad input (claims modular.*, worked_example_3.mod5)."""
+"""The trig-identity adder: construction vs reference, the exact condition, the float64 certificate
+(every guard and bound at its edge), each claim's literal and restated checks with broken inputs
+that flip them, and bad input (claims modular.*, worked_example_3.mod5)."""
 
 from __future__ import annotations
 
@@ -8,13 +9,17 @@ import subprocess
 import sys
 
 import pytest
+import sympy as sp
 import torch
 from hypothesis import example, given, note
 from hypothesis import strategies as st
 
-from constructions import modular
+from constructions import modular, transformer
 from tests import strategies
-from verify import cli
+from verify import adder_certificate as ac
+from verify import adder_pairs, cli, registry, rounding
+from verify import trig_identities as ti
+from verify.adder_inspect import inspect_adder
 from verify.claims import modular as claims
 
 # --- construction vs reference ----------------------------------------------------------------
@@ -35,10 +40,10 @@ def test_adder_adds_for_random_p_pairs_and_admissible_freqs(data, p):
     assert torch.equal(logits.argmax(1), (x + y) % p)
     c = torch.arange(p)
     ideal = modular.ideal_logits(p, ks, (x + y)[:, None] - c[None, :])
-    bound = claims.rounding_bound(adder) + len(ks) * 1e-14          # + weight rounding (< 3e-16 |K|)
+    bound = ac.rounding_bound(adder) + len(ks) * 1e-14              # + weight rounding (< 3e-16 |K|)
     note(f"max deviation {float((logits - ideal).abs().max())}, bound {bound}")
     assert float((logits - ideal).abs().max()) <= bound
-    cert = claims.certify(adder)
+    cert = ac.certify(adder)
     assert cert["certified"]
     # every admissible K has margin >= 2 sin^2(pi/p); K = {1} attains it
     assert cert["min_margin"] >= modular.margin_lower_bound(p) - 2 * cert["error_bound"]
@@ -46,23 +51,41 @@ def test_adder_adds_for_random_p_pairs_and_admissible_freqs(data, p):
         assert abs(cert["min_margin"] - modular.margin_lower_bound(p)) <= 2 * cert["error_bound"]
 
 
-@given(p=st.integers(2, 160))
-@example(p=5)
-@example(p=2)
-@example(p=4)
-def test_default_freqs_give_the_dirichlet_margin(p):
-    adder = modular.build_adder(p)
-    assert adder.freqs == modular.default_freqs(p)
-    cert = claims.certify(adder)
-    assert cert["certified"]
-    assert abs(cert["min_margin"] - modular.dirichlet_margin(p)) <= 2 * cert["error_bound"]
+@pytest.mark.slow
+def test_every_p_to_200_certified_with_the_dirichlet_margin():
+    """The full range proofs/ states (the claim re-runs a sample of it)."""
+    found = claims.adder_restated(subset_ps=(), certified_ps=range(2, 201), pizza_cases=[],
+                                  record_ps=())
+    assert found.holds, found.evidence["certified"]
 
 
-def test_dirichlet_margin_closed_form_values():
+def test_brute_force_and_network_agree_with_the_certificate():
+    for p in (2, 3, 4, 7, 12, 30, 61):
+        adder = modular.build_adder(p)
+        cert = ac.certify(adder)
+        brute = adder_pairs.brute_force(adder, chunk=97, cert=cert)
+        assert cert["certified"] and brute["certified"]
+        assert abs(brute["min_margin"] - cert["min_margin"]) <= 2 * (brute["error_bound"]
+                                                                     + cert["error_bound"])
+        assert adder_pairs.network_all_pairs(adder, chunk=50)["correct"]
+    assert adder_pairs.brute_force(modular.build_unchecked(6, (2, 4)))["certified"] is False
+
+
+def test_dirichlet_margin_closed_form_values_and_proof_steps():
     assert modular.dirichlet_margin(2) == 2 and modular.dirichlet_margin(3) == 1.5
     assert modular.dirichlet_margin(4) == 1 and modular.dirichlet_margin(1009) == 504.5
     assert modular.dirichlet_margin(100) == 49
     assert modular.margin_lower_bound(5) == pytest.approx((5 - math.sqrt(5)) / 4, rel=1e-15)
+    assert all(ti.table_holds(ti.dirichlet_table()).values())
+    assert all(ti.dirichlet_closed_form_holds(n) for n in range(1, 6))
+    assert all(ti.dirichlet_values_exact(p) for p in range(2, 9))
+
+
+def test_identity_table_and_a_false_row():
+    assert all(ti.table_holds(ti.identity_table()).values())
+    wrong = [("cos_sum_with_plus", sp.cos(ti.A + ti.B),
+              sp.cos(ti.A) * sp.cos(ti.B) + sp.sin(ti.A) * sp.sin(ti.B))]
+    assert ti.table_holds(wrong) == {"cos_sum_with_plus": False}
 
 
 def test_parameters_are_the_transformer_weights_with_transformerlens_names():
@@ -70,20 +93,68 @@ def test_parameters_are_the_transformer_weights_with_transformerlens_names():
     names = [n for n, _ in adder.named_parameters()]
     assert names == list(adder.transformer.cfg.parameter_shapes())
     assert list(adder.state_dict()) == names
-    norm = sum(float(w.square().sum()) for w in adder.parameters())
-    assert norm == pytest.approx(sum(float(w.square().sum()) for w in adder.transformer.parameters()))
     tokens = adder.tokens(torch.tensor([3]), torch.tensor([6]))
     _, cache = adder.transformer.run_with_cache(tokens)
     assert torch.equal(cache["blocks.0.attn.hook_pattern"][0, 0, 1],
                        torch.tensor([0.5, 0.5], dtype=torch.float64))
 
 
+# --- the softmax: bounded, not assumed exact ----------------------------------------------------
+
+
+@pytest.mark.parametrize("p", [2, 5, 97, 200])
+def test_softmax_on_the_shapes_run_is_within_its_bound(p):
+    """Every pair's pattern, batched as the certificate's networks run, is within alpha of 1/2."""
+    adder = modular.build_adder(p)
+    x, y = next(rounding.pair_chunks(p))
+    _, cache = adder.transformer.run_with_cache(adder.tokens(x, y))
+    pattern = cache["blocks.0.attn.hook_pattern"][:, 0, 1]           # [pairs, 2]
+    assert float((pattern - 0.5).abs().max()) <= rounding.equal_softmax_error(2)
+
+
+def test_softmax_error_enters_the_rounding_bound(monkeypatch):
+    adder = modular.build_adder(11)
+    base = ac.rounding_bound(adder)
+    monkeypatch.setattr(ac, "equal_softmax_error", lambda n: 1e-3)
+    assert ac.rounding_bound(adder) > 100 * base                  # alpha (M + e) terms dominate
+    monkeypatch.undo()
+    assert ac.rounding_bound(adder) == base
+    assert rounding.equal_softmax_error(2) > 0
+    assert rounding.equal_softmax_error(2, 0.0) < rounding.equal_softmax_error(2)
+    assert rounding.equal_softmax_error(3) > 0
+    for bad in (0, 1.5, True):
+        with pytest.raises((ValueError, TypeError), match="n must be"):
+            rounding.equal_softmax_error(bad)
+    with pytest.raises(ValueError, match="exp_rel_err"):
+        rounding.equal_softmax_error(2, 0.5)
+
+
+def test_reference_table_is_within_ref_err_of_mpmath():
+    import mpmath
+    for n in (1, 2, 7, 97, 1000):
+        cos, sin = rounding.reference_table(n)
+        with mpmath.workdps(40):
+            for j in range(0, n, max(1, n // 37)):
+                assert abs(float(cos[j]) - mpmath.cos(2 * mpmath.pi * j / n)) <= rounding.REF_ERR
+                assert abs(float(sin[j]) - mpmath.sin(2 * mpmath.pi * j / n)) <= rounding.REF_ERR
+    for bad in (0, rounding.MAX_TABLE, 2.0):
+        with pytest.raises(ValueError, match="n must be"):
+            rounding.reference_table(bad)
+
+
 # --- the exact condition ----------------------------------------------------------------------
 
 
-def test_condition_holds_for_every_frequency_set_of_small_moduli():
-    ok, evidence = claims.check_condition_all_subsets(range(2, 11))
-    assert ok, evidence
+def test_condition_holds_for_every_frequency_set_and_wrong_conditions_fail():
+    ok, evidence = adder_pairs.condition_all_subsets(range(2, 15))
+    assert ok and evidence["frequency_sets"] == 16369
+    # Demo 2's reading ("prime modulus") and "K contains a unit" are not the condition
+    ok, evidence = adder_pairs.condition_all_subsets(range(2, 9),
+                                                     lambda p, K: all(p % q for q in range(2, p)))
+    assert not ok and evidence["counterexamples"][0] == (4, (1,))
+    ok, evidence = adder_pairs.condition_all_subsets(
+        range(2, 9), lambda p, K: any(math.gcd(p, k) == 1 for k in K))
+    assert not ok and (6, (2, 3)) in evidence["counterexamples"]
 
 
 @given(p=st.integers(4, 400), data=st.data())
@@ -98,19 +169,11 @@ def test_inadmissible_freqs_are_rejected_and_tie_when_forced(p, data):
     with pytest.raises(ValueError, match="freqs"):
         modular.build_adder(p, ks)
     broken = modular.build_unchecked(p, ks)
-    assert claims.ties_exactly(p, ks)
-    assert not claims.certify(broken)["certified"]
-    assert not claims.brute_force(broken)["certified"]
+    assert adder_pairs.ties_exactly(p, ks)
+    assert not ac.certify(broken)["certified"]
 
 
-def test_inadmissible_freqs_break_the_network_and_the_claim_check():
-    broken = modular.build_unchecked(6, (2, 4))
-    assert not claims.network_all_pairs(broken)["correct"]
-    ok, evidence = claims.check_adder_exact(range(6, 7), build=lambda p: broken)
-    assert not ok and evidence["failures"]
-
-
-# --- broken constructions: every check must fail -----------------------------------------------
+# --- the certificate: every guard, every bound at its edge ------------------------------------
 
 
 def _broken(p: int, name: str, index: tuple[int, ...], delta: float):
@@ -120,40 +183,82 @@ def _broken(p: int, name: str, index: tuple[int, ...], delta: float):
     return adder
 
 
-@pytest.mark.parametrize("name,index", [
-    ("blocks.0.mlp.W_in", (0, 0)),          # a dyadic weight changed (S_cos -> n0 is at row 2m)
-    ("blocks.0.mlp.W_out", (0, 0)),
-    ("blocks.0.attn.W_O", (0, 0, 0)),
-    ("blocks.0.attn.W_Q", (0, 0, 0)),
-    ("unembed.W_U", (0, 0)),                # W_U reading slot B
+@pytest.mark.parametrize("name,index,reason", [
+    ("blocks.0.attn.W_V", (0, 0, 0), "W_V differs"),
+    ("blocks.0.attn.W_O", (0, 0, 0), "W_O differs"),
+    ("blocks.0.mlp.W_in", (0, 0), "W_in differs"),       # a new nonzero entry (count)
+    ("blocks.0.mlp.W_in", (6, 0), "W_in differs"),       # a dyadic value changed (S_cos -> n0)
+    ("blocks.0.mlp.W_out", (0, 8), "W_out differs"),
+    ("blocks.0.attn.W_Q", (0, 0, 0), "W_Q is not zero"),
+    ("blocks.0.attn.b_K", (0, 0), "b_K is not zero"),
+    ("blocks.0.mlp.b_in", (3,), "b_in is not zero"),
+    ("pos_embed.W_pos", (1, 0), "W_pos is not zero"),
+    ("embed.W_E", (0, 10), "W_E writes outside slot B"),
+    ("unembed.W_U", (0, 0), "W_U reads slots B or S"),
+    ("unembed.W_U", (7, 0), "W_U reads slots B or S"),
 ])
-def test_wrong_weight_fails_the_certificate(name, index):
-    adder = _broken(7, name, index, 0.25)
-    assert claims.structure_errors(adder)
-    assert not claims.certify(adder)["certified"]
-    assert not claims.brute_force(adder)["certified"]
-    ok, _ = claims.check_adder_exact(range(7, 8), build=lambda p: adder)
-    assert not ok
+def test_each_structure_guard_refuses(name, index, reason):
+    adder = _broken(7, name, index, 0.25)                          # p = 7: m = 3, d_model 18
+    cert = ac.certify(adder)
+    assert not cert["certified"] and reason in cert["reason"]
 
 
-def test_wrong_mlp_weight_fails_the_symbolic_forward_and_mod5():
-    adder = modular.build_adder(5)
+@pytest.mark.parametrize("change", [
+    {"act_fn": "relu"}, {"attention": "hard"}, {"attn_scale": 2.0}, {"n_ctx": 3},
+    {"dtype": torch.float32}, {"d_mlp": 25}, {"n_heads": 2, "d_head": 3},
+])
+def test_a_changed_config_is_never_certified(change):
+    """certify never runs the network: the config comparison is its guard on the architecture."""
+    good = modular.build_adder(7)
+    cfg = transformer.Config(**{**good.transformer.cfg.__dict__, **change})
+    model = transformer.Transformer(cfg)
     with torch.no_grad():
-        adder.transformer.blocks[0].mlp.W_out[0, 8] = 0.5          # 1/4 -> 1/2 on x+^2
-    ok, results = claims.check_trig_identity(adder)
-    assert not ok and not results["network_forward_symbolic"]
-    one = modular.build_adder(5, (1,))
-    with torch.no_grad():
-        one.transformer.blocks[0].mlp.W_in[2, 0] = 2.0
-    assert not claims.check_mod5(one)[0]
+        for name, w in model.named_parameters():
+            src = dict(good.named_parameters())[name]
+            if w.shape == src.shape:
+                w.copy_(src.to(w.dtype))
+    cert = ac.certify(modular.ModularAdder(7, good.freqs, model))
+    assert not cert["certified"] and cert["reason"].startswith("config")
+
+
+def _extra_at_edge(margin: float, error: float) -> float:
+    """extra >= 0 with fl(error + extra) == margin / 2 exactly (so 2 (error + extra) == margin)."""
+    extra = margin / 2 - error
+    for _ in range(8):
+        total = error + extra
+        if total == margin / 2:
+            return extra
+        extra = math.nextafter(extra, math.inf if total < margin / 2 else 0.0)
+    raise AssertionError("no float extra hits the edge")
+
+
+@pytest.mark.parametrize("p", [5, 13, 96])
+def test_certify_decides_margin_above_twice_the_error_at_the_edge(p):
+    """Through certify itself: margin == 2 x (error + extra) is refused, one ulp less accepted."""
+    adder = modular.build_adder(p)
+    cert = ac.certify(adder)
+    margin, error = cert["min_margin"], cert["error_bound"]
+    extra = _extra_at_edge(margin, error)
+    assert 2 * (error + extra) == margin
+    assert ac.certify(adder, extra_error=extra)["certified"] is False
+    assert ac.certify(adder, extra_error=math.nextafter(extra, 0.0))["certified"] is True
+
+
+@pytest.mark.parametrize("bad,error", [(-1e-9, ValueError), (math.inf, ValueError),
+                                       (math.nan, ValueError), (True, TypeError),
+                                       ("0", TypeError)])
+def test_extra_error_is_validated(bad, error):
+    with pytest.raises(error, match="extra_error"):
+        ac.certify(modular.build_adder(5), extra_error=bad)
 
 
 def test_embedding_errors_are_bounded_not_ignored():
     tiny = _broken(11, "embed.W_E", (3, 0), 1e-12)                  # still certified, larger eps_E
-    cert = claims.certify(tiny)
+    cert = ac.certify(tiny)
     assert cert["certified"] and cert["eps_E"] >= 1e-12
-    big = _broken(11, "embed.W_E", (3, 0), 0.7)
-    assert not claims.certify(big)["certified"]
+    assert not ac.certify(_broken(11, "embed.W_E", (3, 0), 0.7))["certified"]
+    wide = _broken(11, "unembed.W_U", (20, 2), 3.0)                 # rho_U grows with W_U
+    assert ac.unembed_radius(wide) > 3
 
 
 def test_wrong_modulus_fails():
@@ -163,33 +268,121 @@ def test_wrong_modulus_fails():
         angle = torch.arange(7, dtype=torch.float64) * 2 * math.pi / 8
         adder.transformer.embed.W_E[:, 0], adder.transformer.embed.W_E[:, 1] = angle.cos(), angle.sin()
         adder.transformer.unembed.W_U[4], adder.transformer.unembed.W_U[5] = angle.cos(), angle.sin()
-    assert not claims.certify(adder)["certified"]
-    assert not claims.network_all_pairs(adder)["correct"]
+    assert not ac.certify(adder)["certified"]
+    assert not adder_pairs.network_all_pairs(adder)["correct"]
 
 
-def test_certificate_decision_is_strict_at_the_bound():
-    """margin > 2 * error: the certificate's own bound, at and just below the margin."""
-    adder = modular.build_adder(13)
-    cert = claims.certify(adder)
-    margin, error = cert["min_margin"], cert["error_bound"]
-    assert margin > 2 * error
-    assert not (margin > 2 * (margin / 2))                          # error at the bound: refused
-    assert margin > 2 * math.nextafter(margin / 2, 0)               # just below: accepted
+# --- the claims: literal and restated, and what flips them --------------------------------------
+
+def _verdict(literal, restated) -> str:
+    return registry.derive_verdict(literal.holds, restated.holds)
 
 
-# --- the claims themselves ---------------------------------------------------------------------
+def test_trig_identity_literal_fails_on_the_cosine_and_flips_at_p2():
+    lit, res = claims.trig_literal(), claims.trig_restated()
+    assert not lit.holds and lit.evidence["clash"] == [[0, 1], [0, 4]]
+    assert res.holds and _verdict(lit, res) == "corrected"
+    # p = 2: cos(pi s) separates s = 0, 1, so the section's statement holds there
+    assert claims.trig_literal(p=2).holds and _verdict(claims.trig_literal(p=2), res) == "confirmed"
+    # handing the literal check both identities makes it hold too
+    assert claims.trig_literal(features=ti.angle_addition_features).holds
 
 
-def test_claims_pass():
-    assert claims.check_trig_identity()[0]
-    ok, evidence = claims.check_mod5()
-    assert ok and evidence["cos_a_cos_b_clash"] and evidence["cos_of_sum_clash"]
-    assert claims.check_adder_exact(range(2, 40))[0]
+def test_trig_identity_restated_each_condition_fails_alone():
+    bad_row = [("wrong", sp.sin(ti.A + ti.B), sp.sin(ti.A) * sp.cos(ti.B))]
+    found = claims.trig_restated(identities=bad_row)
+    assert not found.holds and found.evidence["failed"] == ["wrong"]
+    adder = modular.build_adder(5)
+    with torch.no_grad():
+        adder.transformer.blocks[0].mlp.W_out[0, 8] = 0.5          # 1/4 -> 1/2 on x+^2
+    found = claims.trig_restated(adder=adder)
+    assert not found.holds and not found.evidence["network_forward_symbolic"]
+    found = claims.trig_restated(features=ti.cosine_identity_features)
+    assert not found.holds and not found.evidence["cos_and_sin_determine_sum"]
+    assert not claims.trig_literal().holds and _verdict(claims.trig_literal(), found) == "refuted"
 
 
 def test_symbolic_forward_for_two_frequencies():
-    logit, target = claims.symbolic_forward(modular.build_adder(7, (2, 3)))
-    assert claims.identity_holds(logit, target)
+    logit, target = ti.symbolic_forward(modular.build_adder(7, (2, 3)))
+    assert ti.identity_holds(logit, target)
+
+
+def test_adder_literal_finds_the_shared_factor_and_flips_for_primes():
+    lit = claims.adder_literal()
+    assert not lit.holds
+    assert lit.evidence["counterexample"]["p"] == 4 and lit.evidence["counterexample"]["K"] == [2]
+    small = dict(subset_ps=range(2, 8), certified_ps=range(2, 12), pizza_cases=[(9, 4, None, True)],
+                 record={"d": 4, "certified_every_p_from_to": [[2, 17]]}, record_ps=(11, 18))
+    res = claims.adder_restated(**small)
+    assert res.holds and _verdict(lit, res) == "corrected"
+    # prime moduli only (Demo 2's reading): every few-frequency set works
+    primes = claims.adder_literal(ps=(2, 3, 5, 7), few=2)
+    assert primes.holds and _verdict(primes, res) == "confirmed"
+    # "a few" = 1 frequency, p = 4: K = {2} is still a counterexample
+    assert not claims.adder_literal(ps=(4,), few=1).holds
+
+
+def test_adder_literal_raises_when_a_failure_is_not_proved():
+    def broken(p, ks):
+        adder = modular.build_unchecked(p, ks)
+        with torch.no_grad():
+            adder.transformer.blocks[0].mlp.W_in[2 * len(ks), 0] = 3.0       # S_cos -> n0: 1 -> 3
+        return adder
+    with pytest.raises(RuntimeError, match="no tie proves"):
+        claims.adder_literal(ps=(3,), build=broken)
+
+
+def test_adder_restated_each_condition_fails_alone():
+    small = dict(subset_ps=range(2, 8), certified_ps=range(2, 12), pizza_cases=[(9, 4, None, True)],
+                 record={"d": 4, "certified_every_p_from_to": [[2, 17]]}, record_ps=(11, 18))
+    assert claims.adder_restated(**small).holds
+    found = claims.adder_restated(**{**small, "condition": lambda p, K: p in (2, 3, 5, 7)})
+    assert not found.holds and found.evidence["all_frequency_sets"]["counterexamples"]
+
+    def broken(p):
+        return modular.build_unchecked(p, (p // 2,)) if p == 6 else modular.build_adder(p)
+    found = claims.adder_restated(**{**small, "build": broken})
+    assert not found.holds and found.evidence["certified"]["failures"][0][0] == 6
+    found = claims.adder_restated(**{**small, "expected_margin": lambda p: p / 2 if p > 2 else 2.0})
+    assert not found.holds and found.evidence["certified"]["failures"][0][0] == 4
+
+    def bad_pizza(p, d, hidden):
+        from constructions import pizza
+        return pizza.build_unchecked(p, d, hidden, rotation=1)                      # odd p rotated
+    found = claims.adder_restated(**{**small, "build_pizza": bad_pizza})
+    assert not found.holds and found.evidence["demo_2_pizza"]["failures"]
+    found = claims.adder_restated(**{**small, "record": {"d": 4, "certified_every_p_from_to":
+                                                         [[2, 10]]}})
+    assert not found.holds and found.evidence["pizza_record"]["disagreements"][0]["p"] == 11
+
+
+def test_mod5_literal_fails_on_one_product_and_flips_with_both_identities():
+    lit, res = claims.mod5_literal(), claims.mod5_restated()
+    assert not lit.holds and lit.evidence["clash"]
+    assert res.holds and _verdict(lit, res) == "corrected"
+    assert res.evidence["exact_margin"] == str((5 - sp.sqrt(5)) / 4)
+    assert abs(res.evidence["certified_margin"] - (5 - math.sqrt(5)) / 4) <= 2 * res.evidence[
+        "error_bound"]
+    both = claims.mod5_literal(features=ti.angle_addition_features)
+    assert both.holds and _verdict(both, res) == "confirmed"
+
+
+def test_mod5_restated_each_condition_fails_alone():
+    found = claims.mod5_restated(stated_margin=(5 - sp.sqrt(5)) / 4 + sp.Rational(1, 10**30))
+    assert not found.holds and not found.evidence["margin_equal"] and found.evidence["certified"]
+    found = claims.mod5_restated(adder=modular.build_adder(5))            # K = {1, 2}: margin 5/2
+    assert not found.holds and found.evidence["exact_margin"] == "5/2"
+    broken = modular.build_adder(5, (1,))
+    with torch.no_grad():
+        broken.transformer.blocks[0].mlp.W_in[2, 0] = 2.0
+    found = claims.mod5_restated(adder=broken)
+    assert not found.holds and found.evidence["margin_equal"] and not found.evidence["certified"]
+
+
+def test_sum_clash_validates_p():
+    for bad, error in ((1, ValueError), (62, ValueError), (5.0, TypeError)):
+        with pytest.raises(error, match="p must"):
+            ti.sum_clash(bad, ti.product_feature)
 
 
 # --- bad input ---------------------------------------------------------------------------------
@@ -205,6 +398,14 @@ def test_symbolic_forward_for_two_frequencies():
 def test_build_adder_rejects_bad_input(p, freqs, error, word):
     with pytest.raises(error, match=word):
         modular.build_adder(p, freqs)
+
+
+@pytest.mark.parametrize("freqs", [[0], [7], [-1], [1, 8]])
+def test_builders_reject_frequency_0_or_p(freqs):
+    with pytest.raises(ValueError, match="freqs"):
+        modular.build_unchecked(7, freqs)
+    with pytest.raises(ValueError, match="freqs"):
+        modular.build_adder(7, freqs)
 
 
 def test_adder_rejects_bad_residues():
@@ -224,6 +425,11 @@ def test_adder_rejects_bad_residues():
             fn(1)
 
 
+def test_inspect_adder_prints_the_certificate(capsys):
+    assert inspect_adder(["--p", "6"]) == 0
+    assert "certificate: min margin" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("argv", [
     ["inspect", "adder", "--p", "1"], ["inspect", "adder", "--p", "x"],
     ["inspect", "adder", "--p", "6", "--freqs", "2", "4"], ["inspect", "adder", "--bogus"],
@@ -240,5 +446,4 @@ def test_cli_inspect_and_claims_subprocess():
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and result.stderr.count("\n") == 1
     assert "Traceback" not in result.stderr and "p must be" in result.stderr
-    assert cli.main(["inspect", "adder", "--p", "6"]) == 0
     assert cli.main(["--claim", "worked_example_3.mod5"]) == 0

@@ -2,9 +2,9 @@
 
 For each modulus (default 257 and 1009, every frequency 1..(p-1)//2):
 
-- certificate: `verify.claims.modular.certify`, sound for all p^2 pairs; its arithmetic is one
+- certificate: `verify.adder_certificate.certify`, sound for all p^2 pairs; its arithmetic is one
   p x 2|K| x p matrix product (O(p^2 |K|)) plus O(size of the weights) structure checks;
-- brute force: `brute_force`, every pair's p logits from the network's algebra, with the same
+- brute force: `verify.adder_pairs.brute_force`, every pair's p logits from the network's algebra, with the same
   soundness argument (O(p^3 |K|), chunked: at most LOGIT_BUDGET logits in memory);
 - network: the torch forward pass itself on every pair (dense MLP, O(p^2 |K|^2 + p^3 |K|));
   timed on every pair for p <= --network-full-max, else on a sample and extrapolated (marked).
@@ -22,7 +22,9 @@ import time
 import torch
 
 from constructions import modular
-from verify.claims import modular as claims
+from verify import adder_pairs
+from verify.adder_certificate import certify
+from verify.rounding import LOGIT_BUDGET
 from verify.cli_util import OneLineParser
 
 MATMUL_N = 1536     # size of the square float64 matmul that measures peak throughput
@@ -46,12 +48,12 @@ def network_time(adder: modular.ModularAdder, sample: int | None) -> dict:
     """Seconds for the torch forward on all pairs (sample=None) or extrapolated from a sample."""
     p = adder.p
     if sample is None or sample >= p * p:
-        result = claims.network_all_pairs(adder)
+        result = adder_pairs.network_all_pairs(adder)
         return {"seconds": result["seconds"], "extrapolated": False, "correct": result["correct"]}
     gen = torch.Generator().manual_seed(0)
     idx = torch.randint(0, p * p, (sample,), generator=gen)
     x, y = idx // p, idx % p
-    chunk = max(1, claims.LOGIT_BUDGET // (8 * adder.transformer.cfg.d_model))
+    chunk = max(1, LOGIT_BUDGET // (8 * adder.transformer.cfg.d_model))
     start = time.perf_counter()
     correct = True
     with torch.no_grad():
@@ -69,8 +71,8 @@ def run(ps: list[int], network_full_max: int, sample: int) -> dict:
         t0 = time.perf_counter()
         adder = modular.build_adder(p)
         build = time.perf_counter() - t0
-        cert = claims.certify(adder)
-        brute = claims.brute_force(adder, cert=cert)
+        cert = certify(adder)
+        brute = adder_pairs.brute_force(adder, cert=cert)
         net = network_time(adder, None if p <= network_full_max else sample)
         rows.append({
             "p": p, "K": len(adder.freqs), "pairs": p * p, "build_s": build,
