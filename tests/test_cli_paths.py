@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -73,17 +74,35 @@ def test_refusal_is_fast_in_process(args, a_file, tmp_path, capsys):
 
 @pytest.mark.skipif(os.geteuid() == 0 and shutil.which("setpriv") is None,
                     reason="running as root without setpriv: a read-only folder is writable")
-def test_a_read_only_folder_is_refused(tmp_path):
-    ro = tmp_path / "ro"
-    ro.mkdir()
-    ro.chmod(0o555)
-    tmp_path.chmod(0o755)
-    user = "nobody" if os.geteuid() == 0 else None
-    refused(run("report", str(ro), user=user), "report DIR", "is not writable")
-    refused(run("report", str(ro / "new"), user=user), "report DIR", "is not writable")
-    refused(run("bench", "induction", "--json", str(ro / "x.json"), user=user),
-            "--json", "is not writable")
-    assert list(ro.iterdir()) == []
+def test_a_read_only_folder_is_refused():
+    base = Path(tempfile.mkdtemp())         # a folder every user may search (not pytest's)
+    try:
+        base.chmod(0o755)
+        ro = base / "ro"
+        ro.mkdir()
+        ro.chmod(0o555)
+        user = "nobody" if os.geteuid() == 0 else None
+        refused(run("report", str(ro), user=user), "report DIR", "is not writable")
+        refused(run("report", str(ro / "new"), user=user), "report DIR", "is not writable")
+        refused(run("bench", "induction", "--json", str(ro / "x.json"), user=user),
+                "--json", "is not writable")
+        assert list(ro.iterdir()) == []
+        closed = base / "closed"                    # a folder that cannot even be searched
+        closed.mkdir(mode=0o700)
+        if user is not None:
+            refused(run("report", str(closed / "out"), user=user), "report DIR")
+    finally:
+        shutil.rmtree(base)
+
+
+def test_an_unsearchable_parent_is_one_line(monkeypatch):
+    def denied(self):  # noqa: ANN001
+        raise PermissionError(13, "Permission denied")
+    monkeypatch.setattr(Path, "exists", denied)
+    with pytest.raises(cli_util.UsageError, match="report DIR: cannot use 'x': Permission"):
+        cli_util.check_output_dir("x", option="report DIR")
+    with pytest.raises(cli_util.UsageError, match="--json: cannot use 'y': Permission"):
+        cli_util.check_output_file("y", option="--json")
 
 
 # --- sizes that cannot fit ------------------------------------------------------------------------

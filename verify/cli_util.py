@@ -30,7 +30,13 @@ def check_output_dir(path: str | os.PathLike[str], *, option: str) -> Path:
     """Refuse, before any work, an output folder that cannot be written: an existing file, a
     folder that is not writable, or a parent that is not a writable folder. Returns the path
     (not created). Raises UsageError naming ``option``."""
-    p = Path(path)
+    try:
+        return _check_output_dir(Path(path), option)
+    except OSError as error:       # e.g. a parent that cannot be searched
+        raise UsageError(f"{option}: cannot use {str(path)!r}: {error.strerror}") from None
+
+
+def _check_output_dir(p: Path, option: str) -> Path:
     if p.exists() and not p.is_dir():
         raise UsageError(f"{option}: {str(p)!r} is a file, not a folder")
     if p.is_dir():
@@ -48,7 +54,13 @@ def check_output_dir(path: str | os.PathLike[str], *, option: str) -> Path:
 def check_output_file(path: str | os.PathLike[str], *, option: str) -> Path:
     """Refuse, before any work, an output file that cannot be written: a folder, a missing or
     non-folder parent, or a read-only location. Returns the path. Raises UsageError."""
-    p = Path(path)
+    try:
+        return _check_output_file(Path(path), option)
+    except OSError as error:
+        raise UsageError(f"{option}: cannot use {str(path)!r}: {error.strerror}") from None
+
+
+def _check_output_file(p: Path, option: str) -> Path:
     if p.is_dir():
         raise UsageError(f"{option}: {str(p)!r} is a folder, not a file")
     if not p.parent.exists():

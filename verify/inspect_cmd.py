@@ -42,6 +42,14 @@ def adder_estimate(argv: list[str]) -> list[tuple[str, int]]:
              cfg.parameter_bytes() + 36 * m)]
 
 
+# one line per target for `inspect --help` (a target's docstring, if it has one, wins)
+DESCRIPTIONS = {
+    "adder": "the trig-identity adder: W_E, one frequency block of W_in/W_out, logits, "
+             "certificate (--p P --freqs K...)",
+    "induction": "the two-layer induction model: both heads' patterns, QK and OV circuits "
+                 "(--plot DIR)",
+    "worked_example_1": "Worked Example 1: the stated W_Q W_K^T, its rank, what it matches",
+}
 ESTIMATES: dict[str, Callable[[list[str]], list[tuple[str, int]]]] = {"adder": adder_estimate}
 
 
@@ -50,7 +58,8 @@ def usage(available: dict) -> str:
              HELP + ".", "", "names:"]
     for name in sorted(available):
         doc = (available[name].__doc__ or "").strip().splitlines()
-        lines.append(f"  {name:20} {doc[0] if doc else 'see: inspect ' + name + ' --help'}")
+        line = doc[0] if doc else DESCRIPTIONS.get(name, f"see: inspect {name} --help")
+        lines.append(f"  {name:20} {line}")
     lines += ["", "options:",
               "  -h, --help           show this message and exit",
               "  --max-memory GB      refuse sizes estimated above GB (default: 80% of RAM)"]
