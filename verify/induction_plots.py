@@ -98,7 +98,8 @@ def plot_patterns(folder: str, attention: str = "softmax") -> list[str]:
             fig.colorbar(im, ax=top, fraction=0.046, label="weight")
             im = bottom.imshow(pattern.clip(min=LOG_FLOOR), cmap="magma",
                                norm=LogNorm(vmin=LOG_FLOOR, vmax=1))
-            bottom.set_title(f"same, log scale: off-target mass (proved <= {delta:.2g} per row)",
+            bottom.set_title(f"log scale: off-target mass (proved <= {delta:.2g} per row; "
+                             f"black: 0 or < {LOG_FLOOR:.0e})",
                              fontsize=10)
             fig.colorbar(im, ax=bottom, fraction=0.046, label="weight (log scale)")
             for ax in (top, bottom):
