@@ -204,3 +204,70 @@ def test_lower_bound_family_right_at_beta_star(n: int) -> None:
     tokens = beta_threshold.lower_bound_family(n)
     right = induction.build_induction_model(2, n, "softmax")
     assert right(tokens)[0, -1].argmax() == 2
+
+
+# --- the integer certificate at its edges --------------------------------------------------
+
+def test_integer_certificate_edges() -> None:
+    limit = cert.FLOAT_EXACT_LIMIT
+    ok = {"blocks.0.hook_resid_pre": torch.tensor([limit - 1, -(limit - 1)], dtype=torch.float64),
+          "blocks.0.attn.hook_pattern": torch.tensor([[1.0, 0.0]], dtype=torch.float64)}
+    assert cert.integer_certificate(ok)
+    assert not cert.integer_certificate({**ok, "x": torch.tensor([limit], dtype=torch.float64)})
+    assert not cert.integer_certificate({**ok, "x": torch.tensor([-limit], dtype=torch.float64)})
+    assert not cert.integer_certificate({**ok, "x": torch.tensor([0.5], dtype=torch.float64)})
+    half = {"blocks.1.attn.hook_pattern": torch.tensor([[0.5, 0.5]], dtype=torch.float64)}
+    assert not cert.integer_certificate({**ok, **half})
+    two = {"blocks.1.attn.hook_pattern": torch.tensor([[2.0, -1.0]], dtype=torch.float64)}
+    assert not cert.integer_certificate({**ok, **two})
+    masked = {"blocks.0.attn.hook_attn_scores": torch.tensor([3.0, float("-inf")])}
+    assert cert.integer_certificate({**ok, **masked})      # -inf (the causal mask) is skipped
+
+
+def test_rounding_estimate_is_far_below_the_margin() -> None:
+    for n in (2, 64, 512):
+        est = cert.rounding_estimate(induction.beta_star(n), n)
+        assert est["estimated_logit_error"] < 1e-6 < est["proved_margin_floor"]
+    with pytest.raises(ValueError, match="beta"):
+        cert.rounding_estimate(0.0, 8)
+    with pytest.raises(ValueError, match="n_ctx"):
+        cert.rounding_estimate(1.0, 1)
+
+
+# --- the section's variants and the sequence helpers ----------------------------------------
+
+def test_section_variants() -> None:
+    tokens = seqs.random_sequences(4, 12, 50)
+    target = induction.induction_targets(tokens, 4)
+    identity = induction.build_section_variant(4, 12, "identity_ov")
+    _, cache = identity.run_with_cache(tokens)
+    tok = cache["blocks.0.hook_resid_post"][..., identity.layout.tok]
+    # the token coordinates hold e(x_i) + e(x_{i-1}): a sum, symmetric in the pair
+    assert torch.equal(tok.sum(-1), torch.full(tok.shape[:2], 2.0, dtype=tok.dtype))
+    assert not torch.equal(identity(tokens).argmax(-1), target)
+    match_only = induction.build_section_variant(3, 6, "match_only")
+    assert not torch.equal(match_only(seqs.all_sequences(3, 6)).argmax(-1),
+                           induction.induction_targets(seqs.all_sequences(3, 6), 3))
+    with pytest.raises(ValueError, match="variant"):
+        induction.build_section_variant(3, 6, "ours")
+
+
+def test_sequence_helpers_reject_bad_input() -> None:
+    for call, word in ((lambda: seqs.all_sequences(0, 3), "vocab_size"),
+                       (lambda: seqs.all_sequences(2, 0), "length"),
+                       (lambda: seqs.random_sequences(2, 4, 0), "count"),
+                       (lambda: seqs.adversarial_sequences(2, 1), "n"),
+                       (lambda: seqs.previous_index(0), "n"),
+                       (lambda: seqs.tokenize("  "), "text")):
+        with pytest.raises(ValueError, match=word):
+            call()
+    with pytest.raises(TypeError, match="tokens"):
+        seqs.induction_key(torch.zeros(2, 3))
+    with pytest.raises(ValueError, match="max_len"):
+        cert.check_exact([], sympy_sample=0, max_len=0)
+
+
+def test_induction_key_matches_the_reference() -> None:
+    tokens = seqs.all_sequences(3, 6)
+    key = seqs.induction_key(tokens)
+    assert torch.equal(tokens.gather(1, key).where(key > 0, 3), induction.induction_targets(tokens, 3))

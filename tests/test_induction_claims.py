@@ -348,3 +348,12 @@ def test_detector_restated_conditions() -> None:
                                                  "random_copying_low"}
     tokens = detectors.repeated_random_tokens(1, 20, 20, seed=0)
     assert tokens.shape == (1, 41)
+
+
+def test_bad_arguments_name_themselves(tmp_path) -> None:
+    with pytest.raises(ValueError, match="expected"):
+        ce.check_cat_sat_literal(expected="dog")
+    with pytest.raises(ValueError, match="text"):
+        ce.check_cat_sat_literal(text="")
+    with pytest.raises(ValueError, match="attention"):
+        ci.plot_patterns(str(tmp_path), "linear")
