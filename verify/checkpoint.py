@@ -86,7 +86,9 @@ def _normal(value: Any) -> Any:
 
 @contextlib.contextmanager
 def interruptible() -> Iterator[None]:
-    """Within the block, SIGTERM raises KeyboardInterrupt like Ctrl-C does (main thread only)."""
+    """Within the block, SIGTERM raises KeyboardInterrupt like Ctrl-C does, and SIGINT raises it
+    even where the process was started with SIGINT ignored (a shell's background job)
+    (main thread only)."""
     def on_term(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt(f"signal {signum}")
 
@@ -95,7 +97,9 @@ def interruptible() -> Iterator[None]:
     except ValueError:  # not the main thread: leave signals alone
         yield
         return
+    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)

@@ -19,7 +19,14 @@ from typing import Any
 from constructions import validation
 from verify.cli_util import OneLineParser
 from verify.grokking import runio, sweep
-from verify.grokking.train import RunConfig, load_checkpoint, train
+from verify.grokking.train import (
+    CHECKPOINT_EVERY,
+    CHECKPOINT_SCHEMA,
+    Interrupted,
+    RunConfig,
+    load_checkpoint,
+    train,
+)
 
 D = RunConfig()
 
@@ -53,8 +60,14 @@ def parser() -> OneLineParser:
     ap.add_argument("--device", choices=("cpu", "cuda"), default=D.device)
     ap.add_argument("--out", default="grok_out", help="output folder (default grok_out)")
     ap.add_argument("--name", default=None, help="file name stem (default grok or sweep)")
-    ap.add_argument("--checkpoint", default=None, help="save a resumable checkpoint here")
-    ap.add_argument("--resume", default=None, help="continue from this checkpoint to --steps")
+    ap.add_argument("--checkpoint", default=None, metavar="DIR",
+                    help="checkpoint folder, saved every --checkpoint-every steps, at the end and "
+                    "on Ctrl-C / SIGTERM (default OUT/NAME-checkpoint)")
+    ap.add_argument("--checkpoint-every", type=int, default=CHECKPOINT_EVERY,
+                    help=f"steps between checkpoints (default {CHECKPOINT_EVERY})")
+    ap.add_argument("--resume", default=None, metavar="DIR",
+                    help="continue a run from its checkpoint folder to --steps (options that "
+                    "change the model or data are refused), or a sweep from its --sweep-dir")
     ap.add_argument("--no-progress", action="store_true", help="no progress bar")
     ap.add_argument("--sweep", action="store_true",
                     help="the seeds sweep: --seeds of each setting in --settings, batched, to "
@@ -66,6 +79,9 @@ def parser() -> OneLineParser:
     ap.add_argument("--cap", type=int, default=sweep.CAP, help="sweep step cap per run")
     ap.add_argument("--sweep-dir", default=None,
                     help="sweep work folder: checkpoints and weights (default OUT/sweep)")
+    ap.add_argument("--record-only", action="store_true",
+                    help="with --sweep --resume DIR --record FILE: write the record from the "
+                    "folder as it stands (seeds still training: up to their last checkpoint)")
     ap.add_argument("--record", default=None, metavar="FILE",
                     help="write the sweep's evidence record here (e.g. "
                     "proofs/data/grokking-seeds.json)")
@@ -77,20 +93,50 @@ def config_from(ns: object) -> RunConfig:
     return RunConfig(**{k: v for k, v in vars(ns).items() if k in names})
 
 
+RESUME_MAY_DIFFER = ("steps", "device", "threads", "max_seconds", "stop_after_gen")
+
+
 def main(argv: list[str]) -> int:
+    import sys
+
+    from verify import checkpoint
+    from verify.cli_util import check_output_dir
+
     ns = parser().parse_args(argv)
     cfg = config_from(ns)   # validates every argument (ValueError -> one line, exit 2)
     if ns.sweep:
         return _sweep(ns, cfg, argv)
+    validation.check_int("--checkpoint-every", ns.checkpoint_every, minimum=1)
+    check_output_dir(ns.out, option="--out")
+    name = ns.name or "grok"
+    ck = ns.checkpoint or os.path.join(ns.out, f"{name}-checkpoint")
+    check_output_dir(ck, option="--checkpoint")
     if ns.resume is not None:
-        if not os.path.exists(ns.resume):
-            raise ValueError(f"--resume: no such checkpoint {ns.resume!r}")
-        state = load_checkpoint(ns.resume, steps=cfg.steps, device=cfg.device,
-                                threads=cfg.threads)
-        run = train(state=state, progress=not ns.no_progress, checkpoint=ns.checkpoint)
-    else:
-        run = train(cfg, progress=not ns.no_progress, checkpoint=ns.checkpoint)
-    json_path, png_path = runio.write_run(run, ns.out, ns.name or "grok")
+        _refuse_run_json(ns.resume)
+        meta, _ = checkpoint.load(ns.resume, schema=CHECKPOINT_SCHEMA)
+        given = {f.name: getattr(ns, f.name) for f in fields(RunConfig)
+                 if _given(argv, f.name.replace("_", "-"))}
+        checkpoint.check_resume_options(meta["cfg"], given, may_differ=RESUME_MAY_DIFFER)
+        state = load_checkpoint(ns.resume, **{k: v for k, v in given.items()
+                                              if k in RESUME_MAY_DIFFER})
+    with checkpoint.interruptible():
+        try:
+            if ns.resume is not None:
+                run = train(state=state, progress=not ns.no_progress, checkpoint=ck,
+                            checkpoint_every=ns.checkpoint_every)
+            else:
+                run = train(cfg, progress=not ns.no_progress, checkpoint=ck,
+                            checkpoint_every=ns.checkpoint_every)
+        except Interrupted as stop:
+            json_path = os.path.join(ns.out, f"{name}.json")
+            os.makedirs(ns.out, exist_ok=True)
+            with open(json_path, "w") as f:
+                json.dump(stop.run | {"checkpoint": ck}, f, indent=1)
+            print(f"interrupted at step {stop.run['history']['step'][-1]}: partial run {json_path}"
+                  f", checkpoint {ck}; continue with: python -m verify grok --resume {ck}",
+                  file=sys.stderr)
+            return checkpoint.INTERRUPTED_EXIT
+    json_path, png_path = runio.write_run(run | {"checkpoint": ck}, ns.out, name)
     ph, t = run["phases"], run["timing"]
     print(f"phases: {ph['kind']}  t_mem={ph['t_mem']}  t_gen={ph['t_gen']}  "
           f"plateau={ph['plateau']}  (final train acc {run['history']['train_acc'][-1]:.3f}, "
@@ -101,6 +147,19 @@ def main(argv: list[str]) -> int:
           f"{'; ' + run['stopped'] if run['stopped'] else ''}")
     print(f"wrote {json_path} and {png_path}")
     return 0
+
+
+def _refuse_run_json(path: str) -> None:
+    """A run JSON given to --resume: one line naming the checkpoint it records, if any."""
+    if os.path.isfile(path):
+        try:
+            with open(path) as f:
+                run = json.load(f)
+        except (OSError, ValueError, UnicodeDecodeError):
+            return
+        if isinstance(run, dict) and "schema" in run:
+            hint = f"; its checkpoint is {run['checkpoint']}" if run.get("checkpoint") else ""
+            raise ValueError(f"--resume: {path!r} is a run JSON, not a checkpoint folder{hint}")
 
 
 def _sweep(ns: object, cfg: RunConfig, argv: list[str]) -> int:
@@ -122,6 +181,8 @@ def _sweep(ns: object, cfg: RunConfig, argv: list[str]) -> int:
     check_output_dir(folder, option="--resume" if o.resume else "--sweep-dir")
     if o.record:
         check_output_file(o.record, option="--record")
+    if o.record_only and not (o.resume and o.record):
+        raise ValueError("--record-only needs --resume DIR and --record FILE")
     if o.resume and not (folder / "sweep.json").exists():
         raise ValueError(f"--resume: {str(folder)!r} is not a sweep folder (no sweep.json)")
     if not o.resume and (folder / "sweep.json").exists():
@@ -133,25 +194,31 @@ def _sweep(ns: object, cfg: RunConfig, argv: list[str]) -> int:
         checkpoint.check_resume_options(saved, {k: v for k, v in plan.items()
                                                 if _given(argv, k)}, may_differ=("device",))
         plan = {**saved, "device": cfg.device}
-    command = "python -m verify grok " + " ".join(argv)
-    plan["commands"] = plan.get("commands", []) + [command]
+    if not o.record_only:
+        plan["commands"] = plan.get("commands", []) + ["python -m verify grok " + " ".join(argv)]
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "sweep.json").write_text(json.dumps(plan))
     start = time.time()
+
+    def save_wall() -> None:
+        plan["wall_seconds"] = plan.get("wall_seconds", 0.0) + time.time() - start
+        (folder / "sweep.json").write_text(json.dumps(plan))
 
     def say(text: str) -> None:
         print(text, file=sys.stderr, flush=True)
 
     done: dict[str, Any] = {}
 
-    def write_record(partial: bool) -> None:
-        if not o.record:
-            return
-        pending = [n for n in plan["settings"] if n not in done]
-        rec = record.build(done, {n: folder / n for n in done}, command=" ; ".join(plan["commands"]),
-                           wall_seconds=time.time() - start, partial=partial, pending=pending)
-        record.write(rec, o.record)
+    def write_record() -> None:
+        if o.record:
+            rec = record.from_folder(folder, plan["settings"], command=" ; ".join(plan["commands"]),
+                                     wall_seconds=plan.get("wall_seconds", 0.0) + time.time() - start)
+            record.write(rec, o.record)
 
+    if o.record_only:
+        write_record()
+        print(f"wrote {o.record} from {folder} (nothing trained)")
+        return 0
     with checkpoint.interruptible():
         try:
             for name in plan["settings"]:
@@ -159,13 +226,15 @@ def _sweep(ns: object, cfg: RunConfig, argv: list[str]) -> int:
                 scfg = replace(base, steps=plan["cap"], device=cfg.device)
                 done[name] = sweep.run_setting(name, scfg, plan["seeds"], folder / name,
                                                snapshot_every=sweep.SNAPSHOT_EVERY[name], say=say)
-                write_record(partial=True)
+                write_record()
         except KeyboardInterrupt:
-            write_record(partial=True)
+            write_record()
+            save_wall()
             print(f"interrupted: checkpoint in {folder}; continue with --sweep --resume {folder}"
                   + (f"; partial record {o.record}" if o.record else ""), file=sys.stderr)
             return checkpoint.INTERRUPTED_EXIT
-    write_record(partial=False)
+    write_record()
+    save_wall()
     for name, d in done.items():
         fin = d["finished"]
         gen = sorted(v["step"] for v in fin.values() if v["reason"] == "generalized")

@@ -72,4 +72,5 @@ def seed_progress(done: dict[str, Any], seed: int, folder: Path) -> dict[str, An
                          "excluded_loss_nanda_keys": excluded_n},
             "least_norm2_memorizer": least.get("memorizer", {}).get("least_norm2"),
             "least_norm2_generalizer": least.get("generalizer", {}).get("least_norm2"),
-            "least_norm2_detail": least, "step_circuit_formed": formed, "circuit_formed_threshold": CIRCUIT_FORMED}
+            "least_norm2_detail": least, "step_circuit_formed": formed,
+            "circuit_formed_threshold": CIRCUIT_FORMED}

@@ -87,6 +87,40 @@ def build(settings: dict[str, dict[str, Any]], folders: dict[str, Path], *, comm
     }
 
 
+def from_folder(folder: Path, settings: list[str], *, command: str, wall_seconds: float
+                ) -> dict[str, Any]:
+    """The record of a sweep folder as it stands: finished settings in full; a setting still
+    training with its seeds' curves up to its last checkpoint (``stopped`` "running");
+    settings not started are listed as pending. ``partial`` unless every setting finished."""
+    from verify import checkpoint
+    from verify.grokking import sweep
+
+    done: dict[str, dict[str, Any]] = {}
+    pending, running = [], []
+    for name in settings:
+        sub = folder / name
+        if (sub / "done.json").exists():
+            done[name] = json.loads((sub / "done.json").read_text())
+        elif (sub / "checkpoint" / checkpoint.META).exists():
+            meta, _ = checkpoint.load(sub / "checkpoint", schema=sweep.SCHEMA)
+            fin = dict(meta["finished"])
+            for seed in meta["active"]:
+                fin[str(seed)] = {"step": meta["logs"][str(seed)][-1]["step"], "reason": "running",
+                                  "seconds": meta["seconds"]}
+            done[name] = {"setting": name, "config": meta["config"], "logs": meta["logs"],
+                          "seeds": sorted(int(s) for s in meta["logs"]), "finished": fin,
+                          "train_seconds": meta["seconds"]}
+            running.append(name)
+        else:
+            pending.append(name)
+    rec = build(done, {n: folder / n for n in done}, command=command, wall_seconds=wall_seconds,
+                partial=bool(pending or running), pending=pending)
+    rec["running_settings"] = running
+    times = [p.stat().st_mtime for p in folder.rglob("*") if p.is_file()]
+    rec["wall_seconds_first_to_last_file"] = max(times) - min(times) if times else 0.0
+    return rec
+
+
 def write(record: dict[str, Any], path: str | os.PathLike[str]) -> None:
     tmp = Path(str(path) + ".tmp")
     tmp.write_text(json.dumps(record, indent=1))

@@ -168,24 +168,57 @@ def _device(name: str) -> torch.device:
     return torch.device(name)
 
 
+CHECKPOINT_SCHEMA = "circuit-proofs/grok-checkpoint/2"
+CHECKPOINT_EVERY = 1000     # steps between checkpoints when a checkpoint folder is given
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM during `train`: ``run`` is the partial run (JSON-ready), ``checkpoint``
+    the folder it was saved to (or None)."""
+
+    def __init__(self, run: dict[str, Any], checkpoint: str | None) -> None:
+        super().__init__("interrupted")
+        self.run, self.checkpoint = run, checkpoint
+
+
 def save_checkpoint(state: State, path: str) -> None:
-    torch.save({"schema": SCHEMA, "cfg": asdict(state.cfg), "model": state.model.state_dict(),
-                "optimizer": state.optimizer.state_dict(), "step": state.step,
-                "seconds": state.seconds, "ema": state.ema, "history": state.history,
-                "snapshots": state.snapshots}, path)
+    """A checkpoint folder (verify.checkpoint: safetensors + JSON, nothing pickled)."""
+    from verify import checkpoint
+    tensors = {f"model/{k}": v for k, v in state.model.state_dict().items()}
+    opt = state.optimizer.state_dict()["state"]
+    for idx, st in opt.items():
+        for key, value in st.items():
+            tensors[f"opt/{idx}/{key}"] = torch.as_tensor(value).reshape(-1)
+    tensors.update({f"ema/{k}": v for k, v in state.ema.items()})
+    for i, snap in enumerate(state.snapshots):
+        tensors.update({f"snap/{i}/{k}": v for k, v in snap.items()})
+    checkpoint.save(path, schema=CHECKPOINT_SCHEMA, tensors=tensors,
+                    meta={"cfg": asdict(state.cfg), "step": state.step, "seconds": state.seconds,
+                          "history": state.history, "n_snapshots": len(state.snapshots)})
 
 
 def load_checkpoint(path: str, **overrides: Any) -> State:
     """A saved state; ``overrides`` may change fields such as steps (not the model or data)."""
-    blob = torch.load(path, map_location="cpu", weights_only=False)
-    if not isinstance(blob, dict) or blob.get("schema") != SCHEMA:
-        raise ValueError(f"resume: {path} is not a grok checkpoint ({SCHEMA})")
-    cfg = replace(RunConfig(**blob["cfg"]), **overrides)
+    from verify import checkpoint
+    meta, tensors = checkpoint.load(path, schema=CHECKPOINT_SCHEMA)
+    cfg = replace(RunConfig(**meta["cfg"]), **overrides)
     state = new_state(cfg)
-    state.model.load_state_dict(blob["model"])
-    state.optimizer.load_state_dict(blob["optimizer"])
-    state.step, state.seconds, state.ema = blob["step"], blob["seconds"], blob["ema"]
-    state.history, state.snapshots = blob["history"], blob["snapshots"]
+    state.model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model/")})
+    opt_state: dict[int, dict[str, Tensor]] = {}
+    for key, value in tensors.items():
+        if key.startswith("opt/"):
+            _, idx, name = key.split("/", 2)
+            opt_state.setdefault(int(idx), {})[name] = value.reshape(()) if name == "step" else value
+    shapes = [q.shape for q in state.model.parameters() if q.requires_grad]
+    for idx, st in opt_state.items():
+        for name in ("exp_avg", "exp_avg_sq"):
+            st[name] = st[name].reshape(shapes[idx])
+    groups = state.optimizer.state_dict()["param_groups"]
+    state.optimizer.load_state_dict({"state": opt_state, "param_groups": groups})
+    state.step, state.seconds, state.history = meta["step"], meta["seconds"], meta["history"]
+    state.ema = {k[4:]: v for k, v in tensors.items() if k.startswith("ema/")}
+    state.snapshots = [{k.split("/", 2)[2]: v for k, v in tensors.items()
+                        if k.startswith(f"snap/{i}/")} for i in range(meta["n_snapshots"])]
     return state
 
 
@@ -211,19 +244,24 @@ def _log(state: State, data: Dataset, full_logits: Tensor) -> None:
 
 
 def train(cfg: RunConfig | None = None, *, state: State | None = None, progress: bool = False,
-          checkpoint: str | None = None) -> dict[str, Any]:
-    """Run (or continue, from ``state``) to cfg.steps; return the run as a JSON-ready dict."""
+          checkpoint: str | None = None, checkpoint_every: int = CHECKPOINT_EVERY
+          ) -> dict[str, Any]:
+    """Run (or continue, from ``state``) to cfg.steps; return the run as a JSON-ready dict.
+    With ``checkpoint`` (a folder) the state is saved every ``checkpoint_every`` steps and at
+    the end. Ctrl-C / SIGTERM: the state is saved (if ``checkpoint``) and `Interrupted` raised
+    with the partial run."""
     cfg = state.cfg if state is not None else (cfg if cfg is not None else RunConfig())
+    validation.check_int("checkpoint_every", checkpoint_every, minimum=1)
     threads = torch.get_num_threads()
     torch.set_num_threads(cfg.threads)
     try:
-        return _train(cfg, state, progress, checkpoint)
+        return _train(cfg, state, progress, checkpoint, checkpoint_every)
     finally:
         torch.set_num_threads(threads)
 
 
-def _train(cfg: RunConfig, state: State | None, progress: bool, checkpoint: str | None
-           ) -> dict[str, Any]:
+def _train(cfg: RunConfig, state: State | None, progress: bool, checkpoint: str | None,
+           checkpoint_every: int) -> dict[str, Any]:
     if state is None:
         state = new_state(cfg)
     data = make_dataset(cfg)
@@ -232,10 +270,30 @@ def _train(cfg: RunConfig, state: State | None, progress: bool, checkpoint: str 
     tr = data.train.to(device)
     a_tr, b_tr, y_tr = a[tr], b[tr], y[tr]
     bar = _bar(cfg, state, progress)
-    model, opt = state.model, state.optimizer
+    model = state.model
     if state.step == 0 and not state.history["step"]:
         with torch.no_grad():
             _log(state, data, models.logits(model, a, b))
+    try:
+        _loop(state, data, cfg, device, bar, checkpoint, checkpoint_every, a, b, a_tr, b_tr, y_tr)
+    except KeyboardInterrupt:
+        if bar is not None:
+            bar.close()
+        state.stopped = f"interrupted at step {state.step}"
+        if checkpoint is not None:
+            save_checkpoint(state, checkpoint)
+        raise Interrupted(summarize(state, data) | {"partial": True}, checkpoint) from None
+    if bar is not None:
+        bar.close()
+    if checkpoint is not None:
+        save_checkpoint(state, checkpoint)
+    return summarize(state, data)
+
+
+def _loop(state: State, data: Dataset, cfg: RunConfig, device: torch.device, bar: Any,
+          checkpoint: str | None, checkpoint_every: int, a: Tensor, b: Tensor, a_tr: Tensor,
+          b_tr: Tensor, y_tr: Tensor) -> None:
+    model, opt = state.model, state.optimizer
     while state.step < cfg.steps:
         start = time.perf_counter()
         opt.zero_grad(set_to_none=True)
@@ -258,11 +316,8 @@ def _train(cfg: RunConfig, state: State | None, progress: bool, checkpoint: str 
                 bar.set_postfix(train=f"{h['train_acc'][-1]:.3f}", test=f"{h['test_acc'][-1]:.3f}")
             if _should_stop(state):
                 break
-    if bar is not None:
-        bar.close()
-    if checkpoint is not None:
-        save_checkpoint(state, checkpoint)
-    return summarize(state, data)
+        if checkpoint is not None and state.step % checkpoint_every == 0:
+            save_checkpoint(state, checkpoint)
 
 
 def _bar(cfg: RunConfig, state: State, progress: bool) -> Any:
