@@ -1,5 +1,7 @@
 """The run's figure: losses (log scale), accuracies, weight norm, embedding spectrum; the
-detected phase boundaries (memorization, switch, generalization) are marked."""
+detected phase boundaries (memorization, switch, generalization) are marked. Every panel has a
+y-axis label; the caption says what restricted and excluded loss are and which key frequencies
+(ours: metrics.key_frequencies) they use."""
 
 from __future__ import annotations
 
@@ -21,14 +23,18 @@ def plot_run(run: dict[str, Any], path: str) -> str:
         ax.plot(steps, [max(v, 1e-12) for v in h[key]], label=label)
     ax.set_yscale("log")
     ax.set_title("cross-entropy loss")
+    ax.set_ylabel("loss (nats, log scale)")
     ax = axes[0, 1]
     ax.plot(steps, h["train_acc"], label="train")
     ax.plot(steps, h["test_acc"], label="test")
     ax.set_title("accuracy")
+    ax.set_ylabel("accuracy")
     ax = axes[1, 0]
     ax.plot(steps, h["norm2"], label="||W||^2", color="tab:purple")
     ax.set_title("squared weight norm")
+    ax.set_ylabel("||W||^2")
     ax2 = ax.twinx()
+    ax2.set_ylabel("Gini of W_E's Fourier norms")
     ax2.plot(steps, h["gini"], color="tab:gray", linestyle=":", label="Gini(W_E Fourier)")
     ax2.set_ylim(0, 1)
     ax2.legend(loc="center right", fontsize=8)
@@ -43,12 +49,20 @@ def plot_run(run: dict[str, Any], path: str) -> str:
     ax.bar(range(1, len(spectrum) + 1), spectrum, color="tab:blue")
     for k in run["key_frequencies"]:
         ax.get_children()[k - 1].set_color("tab:red")
-    ax.set_title("final W_E Fourier spectrum (red: key frequencies)")
+    nanda = run.get("nanda_key_frequencies", {}).get("keys", [])
+    ax.plot(nanda, [max(spectrum) * 1.03] * len(nanda), "v", color="black", markersize=4,
+            label="Nanda et al.'s keys (a neuron's dominant frequency)")
+    ax.legend(fontsize=7, loc="upper right")
+    ax.set_title("final W_E Fourier spectrum (red: our key frequencies)")
     ax.set_xlabel("frequency k")
+    ax.set_ylabel("squared norm of W_E in frequency k")
     cfg = run["config"]
     fig.suptitle(f"{cfg['model']} p={cfg['p']} frac={cfg['frac']} wd={cfg['wd']} lr={cfg['lr']} "
                  f"seed={cfg['seed']}{' grokfast' if cfg['grokfast'] else ''}: {ph['kind']}")
-    fig.tight_layout()
+    fig.text(0.5, 0.005, "restricted loss: the logits kept to their key-frequency components "
+             f"{run['key_frequencies']} (all pairs); excluded loss: those components removed "
+             "(training pairs) - Nanda et al. 2023", ha="center", fontsize=8)
+    fig.tight_layout(rect=(0, 0.025, 1, 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path

@@ -352,7 +352,8 @@ def summarize(state: State, data: Dataset) -> dict[str, Any]:
         final = models.logits(model, a.to(dev), b.to(dev)).double().cpu()
         keys = metrics.key_frequencies(final)
         hid = models.hidden(model, a.to(dev), b.to(dev)).double().cpu()
-        restricted, excluded = [], []
+        nanda = metrics.nanda_key_frequencies(hid, p)
+        restricted, excluded, restricted_n, excluded_n = [], [], [], []
         probe = models.build_model(cfg.model, p, d=cfg.d, d_model=cfg.d_model,
                                    n_heads=cfg.n_heads, d_mlp=cfg.d_mlp)
         for snap in state.snapshots:
@@ -360,6 +361,9 @@ def summarize(state: State, data: Dataset) -> dict[str, Any]:
             L = models.logits(probe, a, b).double()
             restricted.append(metrics.restricted_loss(L, y, keys))
             excluded.append(metrics.excluded_loss(L, y, keys, data.train))
+            if nanda["keys"]:
+                restricted_n.append(metrics.restricted_loss(L, y, nanda["keys"]))
+                excluded_n.append(metrics.excluded_loss(L, y, nanda["keys"], data.train))
     spectrum = metrics.embedding_spectrum(models.embedding(model))
     idx = {s: i for i, s in enumerate(h["step"])}
     n_steps = h["step"][-1]
@@ -375,6 +379,11 @@ def summarize(state: State, data: Dataset) -> dict[str, Any]:
         "norm2_at_memorization": h["norm2"][idx[ph.t_mem]] if ph.t_mem is not None else None,
         "norm2_at_generalization": h["norm2"][idx[ph.t_gen]] if ph.t_gen is not None else None,
         "key_frequencies": keys,
+        "key_frequency_rules": {
+            "ours": "the fewest frequencies holding 90% of the non-constant logit energy, at most 8",
+            "nanda": "every frequency that is some live MLP neuron's dominant one (Nanda et al.)"},
+        "nanda_key_frequencies": nanda,
+        "progress_nanda_keys": {"restricted_loss": restricted_n, "excluded_loss": excluded_n},
         "embedding_spectrum": spectrum.tolist(),
         "product_share": metrics.product_share(hid, p, keys),
         "timing": {"train_seconds": state.seconds, "steps": n_steps,
