@@ -19,8 +19,9 @@ last position). With m = |K|, the residual stream has three slots of 2m coordina
     S = [2m, 4m)   E(a) + E(b), written by the attention head at the last position
     O = [4m, 6m)   (cos w_k(a+b), sin w_k(a+b))_k, written by the MLP
 
-Attention: W_Q = W_K = 0, so every score is 0 and the softmax at the last position is exactly
-(1/2, 1/2) (also in floating point: exp(0) = 1). The OV circuit copies slot B to slot S with
+Attention: W_Q = W_K = 0, so every score is 0 and the softmax at the last position is (1/2, 1/2)
+in exact arithmetic (in floating point within a proved alpha ~ 7e-16 of it, given the library's
+exp: verify/rounding.py). The OV circuit copies slot B to slot S with
 factor 2, so slot S holds 2 * (E(a) + E(b)) / 2. The MLP (act_fn "quadratic") forms, per
 frequency, z+ = u_a + u_b and z- = u_a - u_b (u_x = e^{i w_k x}; z- = S - 2B) and uses
 u_a u_b = (z+^2 - z-^2) / 4 with Re z^2 = x^2 - y^2 and Im z^2 = ((x+y)^2 - (x-y)^2) / 2,
@@ -29,7 +30,7 @@ i.e. the polarization identity xy = ((x+y)^2 - (x-y)^2) / 4. W_U reads slot O ag
 
 Every weight except W_E and W_U is a small dyadic rational (0, +-1, +-2, +-1/4, +-1/8), so it
 is stored exactly; W_E and W_U hold float64 roundings of cos/sin (their error is measured and
-bounded by the certificate in verify/claims/modular.py).
+bounded by the certificate in verify/adder_certificate.py).
 """
 
 from __future__ import annotations
