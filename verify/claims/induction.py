@@ -18,11 +18,15 @@ from constructions import circuits, induction, one_layer_induction, transformer
 from constructions.induction import InductionModel
 from constructions.transformer import Transformer
 from verify import beta_threshold, induction_plots
-from verify.induction_certificate import (at_most, check_exact, integer_certificate,
-                                          off_target_mass, softmax_report)
+from verify.induction_certificate import (
+    at_most,
+    check_exact,
+    integer_certificate,
+    off_target_mass,
+    softmax_report,
+)
 from verify.registry import Finding, claim
-from verify.sequences import (adversarial_sequences, all_sequences, previous_index,
-                              random_sequences)
+from verify.sequences import adversarial_sequences, all_sequences, previous_index, random_sequences
 
 EXACT_VOCABS = (1, 2, 3, 4)   # exhaustive exact check: every vocabulary size up to 4 ...
 EXACT_LEN = 6                 # ... and every length up to 6
@@ -98,7 +102,7 @@ def check_previous_token_restated(hard: InductionModel | None = None,
     bound = induction.mass_bounds(soft.beta, N)
     ov_eye, ov_rest_zero = _eye_block(circuits.ov(hard, 0, 0), lay.tok, lay.prev)
     mass_ok = at_most(mass, bound["delta_1"])
-    holds = (shift_ok and prev_ok and certified and bound["certified"] and mass_ok
+    holds = (shift_ok and prev_ok and certified and bool(bound["certified"]) and mass_ok
              and ov_eye and ov_rest_zero)
     return Finding(holds, {
         "pattern_is_shift": shift_ok, "prev_is_previous_token": prev_ok,

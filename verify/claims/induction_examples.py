@@ -21,7 +21,7 @@ from constructions.transformer import Transformer
 from verify import detectors
 from verify.induction_certificate import at_least
 from verify.registry import Finding, claim
-from verify.sequences import DEMO_SEQUENCE, SENTENCE, SEED, induction_key, tokenize
+from verify.sequences import DEMO_SEQUENCE, SEED, SENTENCE, induction_key, tokenize
 
 COPY_TOL = 1e-12        # copying score of a head whose full OV circuit is the identity
 RANDOM_CEILING = 0.5    # detector scores a random head must stay below
@@ -79,8 +79,8 @@ def check_cat_sat_restated(model: InductionModel | None = None,
                                                 "hard"), text, expected)
     bounds = induction.mass_bounds(soft["model"].beta, soft["model"].cfg.n_ctx)
     weight = float(soft["row"][soft["target"]])
-    on_expected = soft["words"][soft["target"]] == expected
-    weight_ok = bounds["certified"] and at_least(weight, 1 - bounds["delta_2"])
+    on_expected = bool(soft["words"][soft["target"]] == expected)
+    weight_ok = bool(bounds["certified"]) and at_least(weight, 1 - bounds["delta_2"])
     one_hot = torch.zeros_like(exact["row"])
     one_hot[exact["target"]] = 1.0
     hard_ok = bool(torch.equal(exact["row"], one_hot)) and exact["predicted_word"] == expected
