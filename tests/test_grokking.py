@@ -17,7 +17,6 @@ from hypothesis import strategies as st
 
 from tests import strategies
 from verify import cli
-from verify.claims import grokking as claims
 from verify.grokking import metrics, norms, phases, runio
 from verify.grokking.train import RunConfig, load_checkpoint, train
 
@@ -78,7 +77,7 @@ def test_seed_reproducible_and_seed_matters():
 def test_resume_equals_straight_run(tmp_path, grokfast):
     cfg = RunConfig(**{**TINY.__dict__, "grokfast": grokfast})
     straight = train(cfg)
-    ckpt = str(tmp_path / "half.pt")
+    ckpt = str(tmp_path / "half")
     train(RunConfig(**{**cfg.__dict__, "steps": 40}), checkpoint=ckpt)
     resumed = train(state=load_checkpoint(ckpt, steps=60))
     for key in ("step", "train_loss", "test_loss", "norm2", "restricted_loss"):
@@ -101,12 +100,12 @@ def test_cli_writes_json_and_plot(tmp_path, capsys):
     out = tmp_path / "run"
     rc = cli.main(["grok", "--p", "11", "--frac", "0.5", "--d", "8", "--steps", "40",
                    "--log-every", "20", "--out", str(out), "--no-progress",
-                   "--checkpoint", str(tmp_path / "c.pt")])
+                   "--checkpoint", str(tmp_path / "c")])
     assert rc == 0
     run = json.loads((out / "grok.json").read_text())
     assert runio.problems(run) == []
     assert (out / "grok.png").stat().st_size > 10_000
-    rc = cli.main(["grok", "--steps", "60", "--resume", str(tmp_path / "c.pt"), "--out", str(out),
+    rc = cli.main(["grok", "--steps", "60", "--resume", str(tmp_path / "c"), "--out", str(out),
                    "--name", "resumed", "--no-progress"])
     assert rc == 0
     assert json.loads((out / "resumed.json").read_text())["history"]["step"][-1] == 60
@@ -177,50 +176,6 @@ def test_detector_immediate(curves):
     assert (ph.kind, ph.t_mem, ph.t_gen) == ("immediate", None, t_gen)
 
 
-def synthetic_run(kind: str, *, norm_rises: bool = True, sharp: bool = True) -> dict:
-    steps, tr, te, expected = claims.synthetic_curves()[kind]
-    ph = phases.detect(steps, tr, te)
-    norm = [100.0 + (50.0 if norm_rises else -50.0) * min(1, s / 200) for s in steps]
-    if ph.t_switch is not None and sharp:   # flat plateau, then a steep fall in the switch
-        norm = [n if s <= ph.t_switch else n * math.exp(-(s - ph.t_switch) / 200)
-                for n, s in zip(norm, steps)]
-    return {"history": {"step": steps, "train_acc": tr, "test_acc": te, "norm2": norm,
-                        "total_loss": norm}, "config": dict(TINY.__dict__)}
-
-
-def test_phases_claim_on_synthetic_runs():
-    good = claims.check_phases(synthetic_run("grokking"), synthetic_run("grokking"))
-    assert good.passed and good.verdict == "confirmed"
-    flat = claims.check_phases(synthetic_run("grokking", norm_rises=False, sharp=False),
-                               synthetic_run("grokking"))
-    assert flat.passed and flat.verdict == "corrected"
-    assert not flat.evidence["phase1_norm_default_init"]["rises"]
-    never = claims.check_phases(synthetic_run("never_generalizing"), synthetic_run("grokking"))
-    assert not never.passed and never.verdict == "refuted"
-    immediate = claims.check_phases(synthetic_run("immediate"), synthetic_run("grokking"))
-    assert not immediate.passed
-
-
-def test_broken_detector_fails_selftest():
-    def always_grokking(steps, tr, te):
-        return phases.Phases("grokking", steps[0], steps[0], steps[-1], steps[0])
-    out = claims.check_phases(synthetic_run("grokking"), synthetic_run("grokking"),
-                              detect=always_grokking)
-    assert not out.passed
-    assert all(v["ok"] for v in claims.detector_selftest().values())
-
-
-def test_total_loss_drop_threshold():
-    steps = [0, 100, 200, 300]
-    ph = phases.Phases("grokking", 0, 0, 300, 100)
-    # plateau rate r, switch rate SHARP_FACTOR * r (up to rounding): sharp; 1% below: not
-    r = 1e-3
-    at = [1.0, math.exp(-100 * r), 0.0, math.exp(-100 * r - 200 * phases.SHARP_FACTOR * r * 1.000001)]
-    assert phases.total_loss_drop(steps, at, ph)["sharp"]
-    below = at[:3] + [math.exp(-100 * r - 200 * phases.SHARP_FACTOR * r * 0.99)]
-    assert not phases.total_loss_drop(steps, below, ph)["sharp"]
-
-
 # --- progress measures -------------------------------------------------------------------------
 
 def test_gini_and_topk():
@@ -264,28 +219,6 @@ def test_product_share_of_a_product_circuit():
 
 # --- explicit norms ----------------------------------------------------------------------------
 
-def test_lookup_memorizer_at_its_least_norm():
-    out = claims.check_memorization_norm(ns=(5, 10, 20), trained=False)
-    assert out.passed
-    assert out.verdict == "corrected"  # without trained memorizers linear growth is not shown
-    assert abs(out.evidence["lookup_exponent_mlp_part"] - 1) < 1e-9
-
-
-def test_broken_lookup_fails():
-    def wrong_bias(p, pairs, labels, gamma):
-        model = norms.build_lookup(p, pairs, labels, gamma)
-        with torch.no_grad():
-            model.fc[0].bias.zero_()          # units fire on a single match: margins collapse
-        return model
-
-    def off_optimum(p, pairs, labels, gamma):
-        return norms.build_lookup(p, pairs, labels, gamma,
-                                  alpha=1.2 * norms.lookup_scales(p, gamma)[0])
-
-    assert not claims.check_memorization_norm(wrong_bias, ns=(5, 10), trained=False).passed
-    assert not claims.check_memorization_norm(off_optimum, ns=(5, 10), trained=False).passed
-
-
 def test_margin_for_loss_and_rescaling():
     p = 23
     g = norms.margin_for_loss(p, 0.01)
@@ -306,22 +239,230 @@ def test_margin_for_loss_and_rescaling():
         norms.fit_exponent([1.0], [1.0])
 
 
-def test_adder_norms_and_a_broken_adder():
-    modular = pytest.importorskip("constructions.modular")
-    out = claims.check_generalization_norm(ps=(11, 23, 47), grok_ps=())
-    assert out.passed
-    assert out.verdict == "corrected" and out.evidence["few"]["exponent_total"] > 0.4
-    assert out.evidence["few"]["middle_layers_per_frequency"] == pytest.approx(46.3125)
-
-    def broken(p, freqs):
-        adder = modular.build_adder(p, freqs)
-        with torch.no_grad():
-            adder.transformer.embed.W_E[0, 0] += 0.5
-        return adder
-
-    assert not claims.check_generalization_norm(broken, ps=(11, 23), grok_ps=()).passed
-
-
 def test_detector_test_before_train_is_immediate():
     ph = phases.detect([0, 1, 2], [0.1, 0.5, 1.0], [0.1, 1.0, 0.2])
     assert ph.kind == "immediate" and ph.t_mem is None
+
+
+# --- batched seeds (issue 10, item 1) ----------------------------------------------------------
+
+def test_batched_seed_k_equals_single_run_step_by_step():
+    """Seed k of a batched run follows the single run with seed k, step by step."""
+    import torch.nn.functional as F
+
+    from verify.grokking import batched, models
+    from verify.grokking.train import make_dataset
+    cfg = RunConfig(p=13, frac=0.5, d=8, lr=1e-2)
+    seeds = [0, 3, 5]
+    run = batched.BatchRun(cfg, seeds)
+    singles = []
+    for s in seeds:
+        m = models.build_model("tiny", cfg.p, d=cfg.d, seed=s)
+        opt = torch.optim.AdamW(m.parameters(), lr=cfg.lr, weight_decay=cfg.wd,
+                                betas=(cfg.beta1, cfg.beta2))
+        singles.append((m, opt, make_dataset(RunConfig(**{**cfg.__dict__, "seed": s}))))
+    for _ in range(15):
+        losses = run.step()
+        for k, (m, opt, d) in enumerate(singles):
+            opt.zero_grad()
+            loss = F.cross_entropy(m(d.a[d.train], d.b[d.train]), d.labels[d.train])
+            loss.backward()
+            opt.step()
+            assert float(losses[k]) == pytest.approx(float(loss.detach()), rel=1e-5)
+    for k, (m, _, _) in enumerate(singles):
+        for name, value in m.state_dict().items():
+            assert torch.allclose(run.params[name][k], value, atol=1e-5), (k, name)
+
+
+def test_batched_keep_equals_a_batch_of_the_kept_seeds():
+    from verify.grokking import batched
+    cfg = RunConfig(p=11, frac=0.5, d=8, lr=1e-2)
+    a = batched.BatchRun(cfg, [0, 1, 2])
+    for _ in range(4):
+        a.step()
+    a.keep([0, 2])
+    for _ in range(4):
+        a.step()
+    b = batched.BatchRun(cfg, [0, 2])
+    for _ in range(8):
+        b.step()
+    assert a.seeds == [0, 2]
+    for name in batched.PARAM_NAMES:
+        assert torch.equal(a.params[name], b.params[name])
+
+
+def test_batched_random_labels_differ_per_seed():
+    from verify.grokking import batched
+    run = batched.BatchRun(RunConfig(p=7, labels="random", n_train=20, d=4), [0, 1])
+    assert not torch.equal(run.labels[0], run.labels[1])
+
+
+def test_batched_rejects_bad_seeds_and_models():
+    from verify.grokking import batched
+    with pytest.raises(ValueError, match="seeds"):
+        batched.BatchRun(RunConfig(p=7, d=4), [1, 1])
+    with pytest.raises(ValueError, match="model"):
+        batched.stacked_init(RunConfig(model="transformer", p=7), [0])
+
+
+# --- the sweep: checkpoints, resume, record ----------------------------------------------------
+
+SMALL = RunConfig(p=11, frac=0.5, d=8, lr=1e-2, steps=120, log_every=20)
+
+
+def test_sweep_setting_interrupted_and_resumed_equals_straight(tmp_path, monkeypatch):
+    from verify.grokking import sweep
+    straight = sweep.run_setting("s", SMALL, [0, 1], tmp_path / "a", snapshot_every=40)
+    monkeypatch.setattr(sweep, "CHECKPOINT_SECONDS", 0.0)
+    calls = []
+
+    def interrupt(text):
+        calls.append(text)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        sweep.run_setting("s", SMALL, [0, 1], tmp_path / "b", snapshot_every=40, say=interrupt)
+    assert (tmp_path / "b" / "checkpoint" / "checkpoint.json").exists()
+    assert not (tmp_path / "b" / "done.json").exists()
+    resumed = sweep.run_setting("s", SMALL, [0, 1], tmp_path / "b", snapshot_every=40)
+    for seed in ("0", "1"):
+        assert [r["train_loss"] for r in resumed["logs"][seed]] == pytest.approx(
+            [r["train_loss"] for r in straight["logs"][seed]], rel=1e-6)
+    with pytest.raises(ValueError, match="--p"):   # a conflicting setting is refused by name
+        sweep.run_setting("s", RunConfig(**{**SMALL.__dict__, "p": 13}), [0, 1],
+                          _half_done(tmp_path, monkeypatch), snapshot_every=40)
+
+
+def _half_done(tmp_path, monkeypatch):
+    from verify.grokking import sweep
+    folder = tmp_path / "c"
+    monkeypatch.setattr(sweep, "CHECKPOINT_SECONDS", 0.0)
+
+    def stop(text):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        sweep.run_setting("s", SMALL, [0, 1], folder, snapshot_every=40, say=stop)
+    return folder
+
+
+def test_record_entries_have_the_required_fields(tmp_path):
+    from verify.grokking import record, sweep
+    done = sweep.run_setting("default", SMALL, [0, 1], tmp_path / "default", snapshot_every=40)
+    rec = record.from_folder(tmp_path, ["default", "demo2_frac0.5"], command="x", wall_seconds=1.0)
+    assert rec["partial"] and rec["pending_settings"] == ["demo2_frac0.5"]
+    assert len(rec["entries"]) == 2 and done["seeds"] == [0, 1]
+    for key in ("setting", "p", "lr", "weight_decay", "betas", "train_frac", "seed", "max_steps",
+                "step_memorized", "step_generalized", "hit_cap", "norms_init", "norms_memorized",
+                "norms_end", "rise_0.1_to_0.9", "key_frequencies", "nanda_key_frequencies",
+                "progress", "least_norm2_memorizer"):
+        assert key in rec["entries"][0], key
+    for key in ("embed", "rest", "total"):
+        assert key in rec["entries"][0]["norms_init"]
+    record.write(rec, tmp_path / "r.json")
+    assert record.load(tmp_path / "r.json")["entries"][0]["seed"] == 0
+    (tmp_path / "bad.json").write_text("{}")
+    with pytest.raises(ValueError, match="record"):
+        record.load(tmp_path / "bad.json")
+
+
+# --- measures: the sharp-fall and rise rules, at their bounds ---------------------------------
+
+def test_sharpest_fall_of_a_line_and_of_a_step():
+    from verify.grokking import measures
+    steps = list(range(0, 1001, 10))
+    line = measures.sharpest_fall(steps, [1000.0 - s for s in steps], 0, 1000)
+    assert line["share"] == pytest.approx(measures.WINDOW_SHARE) and not line["sharp"]
+    step = measures.sharpest_fall(steps, [10.0 if s < 500 else 1.0 for s in steps], 0, 1000)
+    assert step["share"] == 1.0 and step["sharp"] and step["window"][0] < 500 <= step["window"][1]
+    rising = measures.sharpest_fall(steps, [float(s) for s in steps], 0, 1000)
+    assert not rising["defined"] and not rising["sharp"]
+
+
+def test_sharp_share_at_the_bound_and_just_below():
+    from verify.grokking import measures
+    steps = list(range(0, 101))
+
+    def curve(jump):   # falls `jump` inside one window, the rest of 1.0 spread over the rest
+        return [1.0 - (1 - jump) * min(s, 50) / 50 - (jump if s >= 60 else 0.0)
+                - (1 - jump) * 0 for s in steps]
+
+    at = measures.sharpest_fall(steps, curve(0.5), 0, 100, window_share=0.01)
+    below = measures.sharpest_fall(steps, curve(0.499), 0, 100, window_share=0.01)
+    assert at["share"] == pytest.approx(0.5) and at["sharp"]
+    assert not below["sharp"]
+
+
+def test_rise_steps_and_bad_arguments():
+    from verify.grokking import measures
+    steps = [0, 100, 200, 300]
+    assert measures.rise_steps(steps, [0.0, 0.1, 0.5, 0.9])["steps"] == 200
+    assert measures.rise_steps(steps, [0.0, 0.1, 0.5, 0.89])["steps"] is None
+    with pytest.raises(ValueError, match="lo"):
+        measures.rise_steps(steps, [0.0] * 4, lo=0.9, hi=0.1)
+    with pytest.raises(ValueError, match="window_share"):
+        measures.sharpest_fall(steps, [1.0] * 4, 0, 300, window_share=1.0)
+    with pytest.raises(ValueError, match="t0"):
+        measures.sharpest_fall(steps, [1.0] * 4, 300, 0)
+
+
+# --- least norms over function-preserving rescalings ------------------------------------------
+
+def test_rescaling_keeps_the_function_and_the_lookup_closed_form():
+    from constructions.tiny_mlp import TinyModel
+    from verify.grokking import growth, rescale
+    torch.manual_seed(0)
+    m = TinyModel(7, 4)
+    a, b = metrics.all_pairs(7)
+    before = m(a, b)
+    s, c = 1.7, torch.rand(8) + 0.5
+    with torch.no_grad():
+        m.embed.weight.mul_(s)
+        m.fc[0].weight.div_(s)
+        m.fc[0].weight.mul_(c[:, None])
+        m.fc[0].bias.mul_(c)
+        m.fc[2].weight.div_(c[None, :])
+    assert torch.allclose(m(a, b), before, atol=1e-5)
+    out = growth.check_lookup(ns=(10, 40))
+    assert out["ok"] and all(r["least_rescaled"] < r["norm2"] for r in out["rows"])
+    y = (a + b) % 7
+    assert rescale.logit_scale_for_loss(m.state_dict(), a, b, y) is None   # misclassifies
+    with pytest.raises(ValueError, match="target"):
+        rescale.logit_scale_for_loss(m.state_dict(), a, b, y, target=0.0)
+
+
+def test_lookup_of_the_issue_at_p23_n100():
+    """Issue 10's figure: the rescaled lookup memorizer, N = 100, p = 23: 2,628.7 -> 1,865.6."""
+    from verify.grokking import growth
+    g = norms.margin_for_loss(23)
+    assert norms.lookup_min_norm2(23, 100, g) == pytest.approx(2628.7, abs=0.05)
+    assert growth.lookup_least(23, 100, g) == pytest.approx(1865.6, abs=0.05)
+
+
+def test_broken_lookup_fails_the_lookup_check():
+    from verify.grokking import growth
+
+    def wrong_bias(p, pairs, labels, gamma):
+        model = norms.build_lookup(p, pairs, labels, gamma)
+        with torch.no_grad():
+            model.fc[0].bias.zero_()
+        return model
+
+    def off_optimum(p, pairs, labels, gamma):
+        return norms.build_lookup(p, pairs, labels, gamma,
+                                  alpha=1.2 * norms.lookup_scales(p, gamma)[0])
+
+    assert not growth.check_lookup(wrong_bias, ns=(5, 10))["ok"]
+    assert not growth.check_lookup(off_optimum, ns=(5, 10))["ok"]
+
+
+def test_lemma3_arithmetic_with_all_frequencies():
+    """2pm + 46.3125m with m = (p-1)/2 is (p-1)(p + 23.15625); p = 11: 341.5625."""
+    from verify.grokking import growth
+    table = growth.adder_table(ps=(11, 23))
+    assert table["lemma3_ok"]
+    for row in table["all"]["table"]:
+        p = row["p"]
+        assert row["total"] == pytest.approx((p - 1) * (p + 23.15625), rel=1e-9)
+    assert table["all"]["table"][0]["total"] == pytest.approx(341.5625)
