@@ -170,3 +170,27 @@ def test_without_circuitsvis_the_page_is_refused_before_any_work(monkeypatch, tm
                         lambda name, *a: None if name == "circuitsvis" else real(name, *a))
     assert cli.main(["report", str(tmp_path / "out"), "--claim", "demo_2.param_count"]) == 2
     assert "--no-html" in capsys.readouterr().err and not (tmp_path / "out").exists()
+
+
+def test_adder_margin_curves_agree_with_the_closed_form_and_bound():
+    from verify import figures
+    curves = figures.adder_margin_curves(list(range(2, 24)))
+    for p, measured, closed, bound in zip(curves["p"], curves["measured"],
+                                          curves["closed_form"], curves["bound"]):
+        assert abs(measured - closed) <= 1e-9 * max(1.0, closed), p
+        assert bound <= closed + 1e-12, p
+    assert figures.caption_for("adder_logits_and_margin.png").startswith("Left:")
+    assert "lower bound" in figures.caption_for("adder_logits_and_margin.png")
+    assert figures.caption_for("induction_cat_sat.png").startswith("The same construction")
+    assert figures.caption_for("induction_other.png") == figures.CAPTIONS["induction"]
+    assert figures.caption_for("unknown_thing.png") == "unknown thing"
+
+
+def test_every_option_of_the_report_and_claims_parsers_has_help():
+    import argparse
+
+    from verify import cli
+    for parser in (report.parser(), cli.claims_parser()):
+        for action in parser._actions:
+            if not isinstance(action, argparse._HelpAction):
+                assert action.help, action.option_strings or action.dest

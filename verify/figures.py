@@ -106,7 +106,9 @@ CAPTIONS = {
     "induction_demo1": "The hand-built two-layer induction model (softmax, beta = beta*(N)) on "
     "Demo 1's sequence after BOS: block 0 (the previous-token head) attends from i to i - 1; "
     "block 1 (the induction head) attends from the second occurrence of a token to the token "
-    "after its first occurrence. Rows are query positions, columns key positions.",
+    "after its first occurrence. Rows are query positions, columns key positions. Where a "
+    "log-scale row is drawn, it shows the small attention mass off the target that the proofs "
+    "bound (softmax never puts exactly zero anywhere).",
     "induction_cat_sat": "The same construction on the cat sentence: at the second 'cat' the "
     "induction head attends to 'sat' (Worked Example 2).",
     "induction": "Attention patterns of the hand-built induction model.",

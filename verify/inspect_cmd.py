@@ -11,8 +11,7 @@ import argparse
 from collections.abc import Callable
 
 from verify.cli import discover
-from verify.cli_util import (UsageError, check_output_options, guard_memory, pop_max_memory,
-                             too_large)
+from verify.cli_util import UsageError, check_output_options, guard_memory, pop_max_memory, too_large
 
 HELP = "print a construction's weights, QK and OV circuits (NAME --help: its options)"
 OUTPUTS = {"--plot": "dir"}   # output options of the targets, checked before any work

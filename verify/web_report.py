@@ -35,7 +35,8 @@ color:#222;line-height:1.45}table{border-collapse:collapse;font-size:14px}td,th{
 #fff4d6}.v-refuted{background:#fde7e7}.v-undetermined{background:#eee}figure{margin:1.5em 0}
 figcaption{font-size:14px;color:#444}img{max-width:100%}.chart{border:1px solid #ddd}
 .tip{position:absolute;background:#fff;border:1px solid #999;padding:2px 5px;font-size:12px;
-pointer-events:none;display:none}code{font-size:13px}"""
+pointer-events:none;display:none}code{font-size:13px}td:nth-child(2){min-width:260px}
+td:first-child code{word-break:break-all}"""
 RECORDER = """window.__errors=[];window.onerror=function(m,s,l){__errors.push(String(m)+' @'+l)};
 window.addEventListener('unhandledrejection',function(e){__errors.push('rejection: '+e.reason)});
 (function(){var e=console.error;console.error=function(){__errors.push(Array.prototype.join.call(
@@ -71,7 +72,7 @@ def attention_views(model_dir: Path | None = None) -> list[dict[str, Any]]:
     views.append(_view(model, [model.bos, *demo], ["BOS", *map(str, demo)],
                        "Induction model on Demo 1's sequence",
                        report_text.caption(Path("induction_demo1.png"))))
-    words = "The cat sat on the mat . The cat".split()
+    words = "the cat sat on the mat . the cat".split()          # lower case, as in the PNG
     vocab = list(dict.fromkeys(words))
     cat = induction.build_induction_model(len(vocab), len(words) + 1)
     views.append(_view(cat, [cat.bos, *[vocab.index(w) for w in words]], ["BOS", *words],
@@ -211,9 +212,11 @@ def _cell(finding: registry.Finding | None) -> str:
 
 def _render_calls(views: list[dict[str, Any]], grok_run: dict[str, Any] | None,
                   margins: dict[str, Any]) -> str:
-    calls = [f"CircuitsVis.render('cv-{i}', CircuitsVis.AttentionHeads, "
-             f"{_json({'attention': v['attention'], 'tokens': v['tokens'], 'attentionHeadNames': v['heads'], 'maskUpperTri': True})});"
-             for i, v in enumerate(views)]
+    calls = []
+    for i, v in enumerate(views):   # props as circuitsvis.attention.attention_heads passes them
+        props = {"attention": v["attention"], "tokens": v["tokens"],
+                 "attentionHeadNames": v["heads"], "maskUpperTri": True}
+        calls.append(f"CircuitsVis.render('cv-{i}', CircuitsVis.AttentionHeads, {_json(props)});")
     m = margins
     calls.append("drawChart('chart-margin', " + _json({
         "x": m["p"], "xlabel": "p", "ylabel": "margin (log scale)", "log": True,
@@ -221,7 +224,7 @@ def _render_calls(views: list[dict[str, Any]], grok_run: dict[str, Any] | None,
         "series": [{"name": "closed form (Dirichlet)", "y": m["closed_form"]},
                    {"name": "built network, min over all pairs", "y": m["measured"],
                     "dots": True},
-                   {"name": "lower bound 2 sin^2(pi/p), any admissible K", "y": m["bound"]}]})
+                   {"name": "lower bound, any admissible K", "y": m["bound"]}]})
         + ");")
     if grok_run is not None:
         h = grok_run["history"]

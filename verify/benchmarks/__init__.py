@@ -11,15 +11,14 @@ import argparse
 from collections.abc import Callable
 
 from verify.cli import discover
-from verify.cli_util import (UsageError, check_output_options, guard_memory, pop_max_memory,
-                             too_large)
+from verify.cli_util import UsageError, check_output_options, guard_memory, pop_max_memory, too_large
 
 HELP = "run a benchmark: figures, not pass/fail (NAME --help: its options)"
 OUTPUTS = {"--json": "file"}
 FLOAT = 8                       # bytes of a float64 / int64
 
 
-def _known(argv: list[str], **defaults: int) -> argparse.Namespace | None:
+def _known(argv: list[str], **defaults: int | list[int]) -> argparse.Namespace | None:
     ap = argparse.ArgumentParser(add_help=False)
     for name, default in defaults.items():
         ap.add_argument("--" + name.replace("_", "-"), type=int, default=default,
