@@ -466,3 +466,177 @@ def test_lemma3_arithmetic_with_all_frequencies():
         p = row["p"]
         assert row["total"] == pytest.approx((p - 1) * (p + 23.15625), rel=1e-9)
     assert table["all"]["table"][0]["total"] == pytest.approx(341.5625)
+
+
+# --- the claims on synthetic records: each condition made to fail alone ------------------------
+
+def _rows(*, t_mem=100, t_gen=2000, cap=3000, grok=True, rises=True, sharp=False,
+          sudden=False, every=50):
+    """Logged rows of one synthetic seed (sweep.LOG_KEYS)."""
+    end = t_gen if grok else cap
+    rows = []
+    for s in range(0, end + 1, every):
+        train = 1.0 if s >= t_mem else 0.5
+        if not grok or s < t_mem:
+            test = 0.01
+        elif sudden:
+            test = 0.01 if s < t_gen - every else (0.5 if s < t_gen else 1.0)
+        else:
+            test = min(1.0, 0.01 + 0.99 * (s - t_mem) / (t_gen - t_mem))
+        embed = 100.0 if s == 0 else (130.0 if rises else 60.0) - s / 1000
+        rest = 10.0 if s == 0 else 20.0
+        norm2 = embed + rest
+        if s >= t_mem:   # L_total: steady decline or a drop at 3/4 of the plateau
+            frac = (s - t_mem) / (end - t_mem)
+            norm2 = (embed + rest) * ((1 - 0.5 * (frac >= 0.75)) if sharp else (1 - 0.5 * frac))
+        rows.append({"step": s, "seconds": 0.0, "train_loss": 0.0 if s >= t_mem else 1.0,
+                     "test_loss": 1.0, "train_acc": train, "test_acc": test, "norm2": norm2,
+                     "norm2_embed": embed, "norm2_rest": norm2 - embed, "total_loss": norm2,
+                     "gini": 0.1, "topk_share": 0.2})
+    return rows
+
+
+def _record(setting_rows: dict, *, circuit_step=150, gen_smaller=True):
+    """A record (and matching fresh runs) from {setting: {seed: rows}}."""
+    from verify.grokking import record
+    entries, fresh, settings = [], {}, {}
+    for name, seeds in setting_rows.items():
+        cfg = {**RunConfig(p=11, d=8, steps=3000).__dict__}
+        settings[name] = cfg
+        fin = {str(s): {"step": rows[-1]["step"],
+                        "reason": "generalized" if rows[-1]["test_acc"] >= 0.99 else "cap"}
+               for s, rows in seeds.items()}
+        done = {"setting": name, "config": cfg, "logs": {str(s): r for s, r in seeds.items()},
+                "finished": fin, "seeds": list(seeds), "train_seconds": 1.0}
+        for seed in seeds:
+            e = record.entry(done, seed)
+            e["step_circuit_formed"] = circuit_step
+            e["least_norm2_memorizer"] = 100.0
+            e["least_norm2_generalizer"] = (50.0 if gen_smaller else 150.0) if e["step_generalized"] else None
+            entries.append(e)
+        fresh[name] = {s: {"log": rows[:13], "memorizer": None, "final": None}
+                       for s, rows in seeds.items()}
+    return {"entries": entries, "settings": settings}, fresh
+
+
+def _standard(**changes):
+    """The project's measured picture; ``changes`` maps a setting to row options."""
+    opts = {"default": {"rises": False}, "demo2_frac0.5": {}, "demo2_frac0.3": {"grok": False}}
+    for k, v in changes.items():
+        opts[k] = {**opts[k], **v}
+    return {name: {s: _rows(**o) for s in (0, 1)} for name, o in opts.items()}
+
+
+def test_phases_checks_on_the_measured_picture():
+    from verify.claims import grokking as gc
+    from verify.registry import derive_verdict
+    rec, fresh = _record(_standard())
+    lit, res = gc.check_phases_literal(rec, fresh), gc.check_phases_restated(rec, fresh)
+    assert (lit.holds, res.holds) == (False, True)
+    assert lit.evidence["seeds_agreeing"]["grokked"] == [2, 4]
+    # the section's picture: Demo 2 grokks at both fractions, suddenly, with a sharp L_total
+    # fall and a rising norm -> the literal check holds and the verdict changes
+    good = {"grok": True, "sharp": True, "sudden": True}
+    rec2, fresh2 = _record(_standard(**{"demo2_frac0.5": good, "demo2_frac0.3": good}))
+    lit2 = gc.check_phases_literal(rec2, fresh2)
+    assert lit2.holds
+    assert derive_verdict(lit.holds, res.holds) != derive_verdict(lit2.holds, res.holds)
+
+
+@pytest.mark.parametrize("broken", ["not_sharp", "not_sudden", "norm_falls", "frac03_no_grok"])
+def test_phases_literal_each_condition(broken):
+    from verify.claims import grokking as gc
+    good = {"grok": True, "sharp": True, "sudden": True}
+    bad = {"not_sharp": {"sharp": False}, "not_sudden": {"sudden": False},
+           "norm_falls": {"rises": False}, "frac03_no_grok": {}}[broken]
+    half = {**good, **bad}
+    third = {"grok": False} if broken == "frac03_no_grok" else half
+    rec, fresh = _record(_standard(**{"demo2_frac0.5": half, "demo2_frac0.3": third}))
+    assert not gc.check_phases_literal(rec, fresh).holds
+
+
+@pytest.mark.parametrize("broken", ["default_no_grok", "half_no_grok", "third_grokks",
+                                    "demo2_norm_falls", "default_norm_rises", "circuit_late"])
+def test_phases_restated_each_condition(broken):
+    from verify.claims import grokking as gc
+    changes = {"default_no_grok": {"default": {"grok": False}},
+               "half_no_grok": {"demo2_frac0.5": {"grok": False}},
+               "third_grokks": {"demo2_frac0.3": {"grok": True}},
+               "demo2_norm_falls": {"demo2_frac0.5": {"rises": False}},
+               "default_norm_rises": {"default": {"rises": True}},
+               "circuit_late": {}}[broken]
+    rec, fresh = _record(_standard(**changes),
+                         circuit_step=5000 if broken == "circuit_late" else 150)
+    assert not gc.check_phases_restated(rec, fresh).holds
+
+
+def test_a_disagreeing_record_makes_the_claim_fail():
+    from verify.claims import grokking as gc
+    from verify.grokking import evidence
+    from verify.registry import run_claim
+    rec, fresh = _record(_standard())
+    for e in rec["entries"]:
+        if e["setting"] == "default" and e["seed"] == 0:
+            e["curves"]["norm2_embed"] = [v * 1.5 for v in e["curves"]["norm2_embed"]]
+    with pytest.raises(evidence.RecordMismatch):
+        gc.check_phases_literal(rec, fresh)
+    c = gc.phases_claim
+    saved = c.literal_check, c.restated_check
+    try:
+        c.literal_check = lambda: gc.check_phases_literal(rec, fresh)
+        c.restated_check = lambda: gc.check_phases_restated(rec, fresh)
+        result = run_claim(c, {"grokking.phases": "corrected"})
+    finally:
+        c.literal_check, c.restated_check = saved
+    assert result.verdict == "undetermined" and not result.passed
+
+
+def test_generalization_restated_needs_the_generalizer_smaller():
+    from verify.claims import grokking as gc
+    from verify.grokking import growth
+    rec, fresh = _record(_standard())
+    small = {"build": None}
+    table = growth.adder_table(ps=(11, 23, 47))
+    assert table["lemma3_ok"]
+    good = gc.check_generalization_restated(rec=rec, fresh=fresh, band=(0.0, 5.0), **small)
+    rec_bad, fresh_bad = _record(_standard(), gen_smaller=False)
+    bad = gc.check_generalization_restated(rec=rec_bad, fresh=fresh_bad, band=(0.0, 5.0), **small)
+    assert good.holds and not bad.holds
+    assert good.evidence["seeds_agreeing"] == [4, 4]
+
+
+def test_generalization_literal_and_a_broken_adder():
+    from constructions import modular
+    from verify.claims import grokking as gc
+    lit = gc.check_generalization_literal()
+    assert not lit.holds and lit.evidence["exponent_in_p"] > 1
+    assert gc.check_generalization_literal(tol=5.0).holds    # the bound decides
+
+    def broken(p, freqs):
+        adder = modular.build_adder(p, freqs)
+        with torch.no_grad():
+            adder.transformer.embed.W_E[0, 0] += 0.5
+        return adder
+
+    rec, fresh = _record(_standard())
+    assert not gc.check_generalization_restated(broken, rec, fresh).holds
+
+
+def test_memorization_checks_on_given_points():
+    from verify.claims import grokking as gc
+    linear = {0: [(50, 500.0), (100, 1000.0), (200, 2000.0)], 1: [(50, 510.0), (100, 1000.0),
+                                                                    (200, 1990.0)]}
+    sub = {0: [(50, 500.0), (100, 700.0), (200, 980.0)], 1: [(50, 520.0), (100, 730.0),
+                                                               (200, 1000.0)]}
+    assert gc.check_memorization_literal(linear).holds
+    assert not gc.check_memorization_literal(sub).holds
+    assert gc.check_memorization_restated(points=sub).holds
+    assert not gc.check_memorization_restated(points=linear).holds
+
+    def wrong_bias(p, pairs, labels, gamma):
+        model = norms.build_lookup(p, pairs, labels, gamma)
+        with torch.no_grad():
+            model.fc[0].bias.zero_()
+        return model
+
+    assert not gc.check_memorization_restated(wrong_bias, points=sub).holds
