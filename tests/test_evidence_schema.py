@@ -2,7 +2,7 @@
 
 A check's evidence is what a reader (and `--json`) sees; a renamed or dropped evidence key is a
 change of the public output, so it must show up as a failing test and a reviewed regeneration,
-not pass silently. Every fast claim runs once per session (a module-scoped fixture); for its
+not pass silently. Every fast claim runs once per session (one test per claim); for its
 literal and its restated Finding we collect every key path of the evidence: nested dicts give
 ``outer.inner``, lists of dicts give ``outer[].inner``. Keys that are data (an integer modulus,
 a claim id) are kept too: they are deterministic for the default inputs.
@@ -62,13 +62,6 @@ def current_schema() -> dict[str, dict[str, list[str]]]:
 
 
 @pytest.fixture(scope="module")
-def results() -> dict[str, registry.Result]:
-    """Each fast claim run once for the whole module (3-5 s together)."""
-    claims = registry.get_claims(fast_claim_ids())
-    return {c.id: registry.run_claim(c, {c.id: None}) for c in claims}
-
-
-@pytest.fixture(scope="module")
 def golden() -> dict[str, dict[str, list[str]]]:
     if not GOLDEN.is_file():
         pytest.fail(f"{GOLDEN} is missing: run `python -m tests.test_evidence_schema`")
@@ -81,15 +74,18 @@ def test_golden_lists_exactly_the_fast_claims(golden):
 
 
 @pytest.mark.parametrize("claim_id", fast_claim_ids())
-@pytest.mark.parametrize("side", ["literal", "restated"])
-def test_evidence_keys_are_the_recorded_ones(results, golden, claim_id, side):
-    found = schema_of(results[claim_id])[side]
-    expected = golden.get(claim_id, {}).get(side)
-    assert expected is not None, f"{claim_id} is not in {GOLDEN.name}: regenerate it"
-    missing, extra = sorted(set(expected) - set(found)), sorted(set(found) - set(expected))
-    assert not missing and not extra, (
-        f"{claim_id} {side} evidence keys changed: missing {missing}, new {extra}; if intended, "
-        "run `python -m tests.test_evidence_schema` and review the diff")
+def test_evidence_keys_are_the_recorded_ones(golden, claim_id):
+    """One test per claim, running it once (both checks): a mutation tool that maps tests to
+    the code they run then pairs each check with the test that compares its keys."""
+    [c] = registry.get_claims([claim_id])
+    found = schema_of(registry.run_claim(c, {claim_id: None}))
+    assert claim_id in golden, f"{claim_id} is not in {GOLDEN.name}: regenerate it"
+    for side in ("literal", "restated"):
+        expected, got = set(golden[claim_id][side]), set(found[side])
+        missing, extra = sorted(expected - got), sorted(got - expected)
+        assert not missing and not extra, (
+            f"{claim_id} {side} evidence keys changed: missing {missing}, new {extra}; if "
+            "intended, run `python -m tests.test_evidence_schema` and review the diff")
 
 
 def test_key_paths_nest_and_descend_into_lists():

@@ -239,3 +239,112 @@ def test_demo_2_output_shape_is_measured_on_the_demo_inputs():
         def forward(self, x, y):
             return torch.zeros(len(x) + len(y), 97)
     assert demo_2.measure(EchoBatch())["output_shape"] == [6, 97]
+
+
+# --- what counts as a biased model; seeds and flags that matter -----------------------------
+
+
+@pytest.mark.parametrize("name", ["b_Q", "b_K", "b_V"])
+def test_a_single_small_bias_makes_a_biased_model(name):
+    """Each of b_Q, b_K, b_V alone, and a bias far below 1, counts."""
+    model = zero_model()
+    weights = model.weights()
+    weights[f"blocks.0.attn.{name}"] = torch.full_like(weights[f"blocks.0.attn.{name}"], 0.25)
+    biased = transformer.Transformer.from_weights(model.cfg, weights)
+    found = F.check_factorization_literal([biased, model])
+    assert found.evidence["models_with_qkv_biases"] == 1
+    weights = model.weights()
+    weights["blocks.0.attn.b_O"] = torch.ones_like(weights["blocks.0.attn.b_O"])  # not Q/K/V
+    assert F.check_factorization_literal(
+        [transformer.Transformer.from_weights(model.cfg, weights)]
+    ).evidence["models_with_qkv_biases"] == 0
+
+
+# --- constructions/circuits.py --------------------------------------------------------------
+
+
+def test_path_expansion_names_what_it_needs():
+    cfg = transformer.Config(n_layers=1, n_heads=1, d_model=2, d_head=2, d_vocab=2, n_ctx=2,
+                             d_mlp=2, act_fn="relu")
+    with pytest.raises(ValueError, match=r"^path_expansion needs an attention-only model with 1 "
+                                         r"or 2 layers, got n_layers=1, d_mlp=2$"):
+        circuits.path_expansion(transformer.Transformer(cfg), torch.tensor([[0, 1]]))
+
+
+def test_path_terms_are_keyed_and_shaped_as_documented():
+    cfg = transformer.Config(n_layers=2, n_heads=2, d_model=3, d_head=2, d_vocab=4, n_ctx=3)
+    model = transformer.Transformer.from_weights(cfg, transformer.random_weights(cfg, seed=2))
+    tokens = torch.tensor([[0, 1, 2], [3, 2, 1]])
+    terms = circuits.path_expansion(model, tokens)
+    assert sorted(terms.heads) == [(0, 0), (0, 1), (1, 0), (1, 1)]
+    assert sorted(terms.virtual) == [(0, a, 1, b) for a in range(2) for b in range(2)]
+    for term in [terms.direct, terms.bias, *terms.heads.values(), *terms.virtual.values()]:
+        assert term.shape == (2, 3, 4)
+    torch.testing.assert_close(terms.total(), model(tokens))
+
+
+def test_circuit_accessors_validate_layer_and_head():
+    cfg = transformer.Config(n_layers=2, n_heads=3, d_model=2, d_head=2, d_vocab=2, n_ctx=2)
+    model = transformer.Transformer(cfg)
+    for layer, head, message in [(-1, 0, r"^layer must be in \[0, 1\], got -1$"),
+                                 (2, 0, r"^layer must be in \[0, 1\], got 2$"),
+                                 (0, -1, r"^head must be in \[0, 2\], got -1$"),
+                                 (0, 3, r"^head must be in \[0, 2\], got 3$")]:
+        with pytest.raises(ValueError, match=message):
+            circuits.qk(model, layer, head)
+        with pytest.raises(ValueError, match=message):
+            circuits.ov(model, layer, head)
+    assert circuits.qk(model, 1, 2).shape == (2, 2) and circuits.ov(model, 0, 0).shape == (2, 2)
+
+
+def test_full_qk_sides():
+    cfg = transformer.Config(n_layers=1, n_heads=1, d_model=3, d_head=2, d_vocab=4, n_ctx=5)
+    model = transformer.Transformer.from_weights(cfg, transformer.random_weights(cfg, seed=4))
+    E, P = model.embed.W_E.detach(), model.pos_embed.W_pos.detach()
+    QK = circuits.qk(model, 0, 0)
+    torch.testing.assert_close(circuits.full_qk(model, 0, 0), E @ QK @ E.T)
+    torch.testing.assert_close(circuits.full_qk(model, 0, 0, query="pos", key="pos"), P @ QK @ P.T)
+    torch.testing.assert_close(circuits.full_qk(model, 0, 0, query="embed", key="pos"), E @ QK @ P.T)
+    torch.testing.assert_close(circuits.full_qk(model, 0, 0, query="pos", key="embed"), P @ QK @ E.T)
+    with pytest.raises(ValueError, match=r"^query and key must be 'embed' or 'pos', got 'tok', "
+                                         r"'pos'$"):
+        circuits.full_qk(model, 0, 0, query="tok", key="pos")
+    with pytest.raises(ValueError, match="got 'embed', 'x'"):
+        circuits.full_qk(model, 0, 0, key="x")
+
+
+# --- `python -m verify inspect worked_example_1` ----------------------------------------------
+
+INSPECT_WE1 = """W_Q  [4 x 2]
+   h0 h1
+d0  1  0
+d1  0  1
+d2  0  0
+d3  0  0
+
+W_K  [4 x 2]
+   h0 h1
+d0  0  0
+d1  0  0
+d2  1  0
+d3  0  1
+
+W_Q W_K^T (query rows, key columns)  [4 x 4]
+   d0 d1 d2 d3
+d0  0  0  1  0
+d1  0  0  0  1
+d2  0  0  0  0
+d3  0  0  0  0
+
+score(i, j) = x_i[0] x_j[2] + x_i[1] x_j[3]; section 1's W_QK is this / sqrt(2)
+"""
+
+
+def test_inspect_worked_example_1_prints_the_matrices(capsys):
+    assert W1.inspect_worked_example_1([]) == 0
+    assert capsys.readouterr().out == INSPECT_WE1
+    from verify.cli_util import UsageError
+    with pytest.raises(UsageError, match=r"^python -m verify inspect worked_example_1: "
+                                         r"unrecognized arguments: --nope$"):
+        W1.inspect_worked_example_1(["--nope"])
+    assert W1.INSPECT == {"worked_example_1": W1.inspect_worked_example_1}
