@@ -19,6 +19,7 @@ to the dict of a ``config.json`` (TL's field names and TL's defaults for missing
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -132,7 +133,9 @@ def to_hooked_transformer(model: Transformer, device: str = "cpu"):  # noqa: ANN
     fields["dtype"] = model.cfg.dtype
     if fields["d_mlp"] is None:
         del fields["d_mlp"]
-    ht = HookedTransformer(HookedTransformerConfig(**fields, device=device))
+    with warnings.catch_warnings():  # TL 3.x announces HookedTransformer's successor; we use it
+        warnings.simplefilter("ignore", DeprecationWarning)
+        ht = HookedTransformer(HookedTransformerConfig(**fields, device=device))
     result = ht.load_state_dict(model.state_dict(), strict=False)
     bad = [k for k in result.missing_keys if k.split(".")[-1] not in TL_BUFFERS]
     if result.unexpected_keys or bad:

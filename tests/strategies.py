@@ -180,3 +180,25 @@ def pizza_moduli(draw, *, min_p: int = 2, max_p: int = 301) -> int:
     if draw(st.booleans()):
         return 2 * draw(st.integers(max(1, (min_p + 1) // 2), max_p // 2))
     return draw(odd_moduli(min_p=max(3, min_p), max_p=max_p))
+
+# --- interop and analysis (issue 11) ------------------------------------------------------
+
+
+@st.composite
+def tl_configs(draw, *, max_layers: int = 2, max_heads: int = 3, max_width: int = 6,
+               max_vocab: int = 7, max_ctx: int = 7) -> transformer.Config:
+    """A small `transformer.Config` that TransformerLens can express: softmax attention, and
+    attention-only or ReLU MLPs (no quadratic activation); float64."""
+    cfg = draw(configs(max_layers=max_layers, max_heads=max_heads, max_width=max_width,
+                       max_vocab=max_vocab, max_ctx=max_ctx, attention="softmax"))
+    if cfg.act_fn == "quadratic":
+        from dataclasses import replace
+        cfg = replace(cfg, act_fn="relu")
+    return cfg
+
+
+@st.composite
+def distractor_layouts(draw, *, n_heads: int = 4) -> tuple[int, int, int]:
+    """(n_heads, index of the previous-token head in layer 0, index of the induction head in
+    layer 1) for planting the hand-built heads among random ones."""
+    return n_heads, draw(st.integers(0, n_heads - 1)), draw(st.integers(0, n_heads - 1))

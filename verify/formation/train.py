@@ -3,7 +3,7 @@
 A run is deterministic given its `TrainConfig` (the seed fixes initialization and batches; the
 task's table_seed fixes the bigram table). The model is our `Transformer` (TransformerLens names,
 float32 for speed, no LayerNorm, scores divided by sqrt(d_head) as in TransformerLens), trained
-with Adam on the next-token loss at every position. Every ``log_every`` steps the run records,
+with AdamW (weight decay 0 by default: Adam) on the next-token loss at every position. Every ``log_every`` steps the run records,
 on a fixed held-out batch: the loss on the repeated half and early in the sequence, the
 in-context-learning score (Olsson et al. 2022: loss late minus loss early; negative = the
 context helps), accuracy on the repeated half, and every head's previous-token and induction
@@ -26,7 +26,7 @@ from torch import Tensor
 from constructions import validation
 from constructions.transformer import Config, Transformer
 from verify.analysis import composition, scores
-from verify.formation.task import TaskConfig, bigram_loss, bigram_table, sample
+from verify.formation.task import Batch, TaskConfig, bigram_loss, bigram_table, sample
 
 SCHEMA = "circuit-proofs/induction-run/1"
 EVAL_SEQS = 256          # held-out sequences for the tracked measurements
@@ -42,9 +42,10 @@ class TrainConfig:
     d_model: int = 64
     d_head: int = 16
     d_mlp: int | None = None     # None: attention-only (the control run sets a width)
-    lr: float = 3e-3
+    lr: float = 1e-2             # the heads form near step 600-800 at this rate (seeds 0-2)
+    weight_decay: float = 0.0    # AdamW decoupled weight decay (0: plain Adam)
     batch: int = 32
-    steps: int = 1500
+    steps: int = 1200
     seed: int = 0
     log_every: int = 50
     threads: int = 1             # one thread: small models gain nothing from more on 2 cores
@@ -58,6 +59,8 @@ class TrainConfig:
         if self.d_mlp is not None:
             validation.check_int("d_mlp", self.d_mlp, minimum=1)
         validation.check_positive_real("lr", self.lr)
+        if not (isinstance(self.weight_decay, (int, float)) and 0 <= self.weight_decay < math.inf):
+            raise ValueError(f"weight_decay must be a finite number >= 0, got {self.weight_decay!r}")
         if not isinstance(self.task, TaskConfig):
             raise TypeError("task must be a formation.task.TaskConfig")
 
@@ -87,23 +90,24 @@ def init_model(cfg: TrainConfig) -> Transformer:
     return model
 
 
-def evaluate(model: Transformer, task: TaskConfig, tokens: Tensor, table: Tensor
-             ) -> dict[str, float]:
-    """Losses, ICL score and accuracy of ``model`` on task sequences ``tokens``."""
+def evaluate(model: Transformer, task: TaskConfig, batch: Batch) -> dict[str, float]:
+    """Losses, ICL score and accuracy of ``model`` on task sequences."""
+    tokens = batch.tokens
     with torch.no_grad():
-        logits = model(tokens)
-        per_pos = F.cross_entropy(logits[:, :-1].transpose(1, 2).float(), tokens[:, 1:],
-                                  reduction="none")  # [batch, pos - 1]: position t predicts t+1
-    rep, early = task.repeated_positions(), task.early_positions()
-    loss_rep, loss_early = float(per_pos[:, rep].mean()), float(per_pos[:, early].mean())
-    acc_rep = float((logits[:, rep].argmax(-1) == tokens[:, rep + 1]).float().mean())
+        logits = model(tokens)[:, :-1]  # position t predicts token t + 1
+        per_pos = F.cross_entropy(logits.transpose(1, 2).float(), tokens[:, 1:],
+                                  reduction="none")  # [batch, pos - 1]
+    rep = batch.repeated_mask(task.copy_len)
+    early = task.early_positions()
+    loss_rep, loss_early = float(per_pos[rep].mean()), float(per_pos[:, early].mean())
+    acc_rep = float((logits.argmax(-1) == tokens[:, 1:])[rep].float().mean())
     return {"loss": float(per_pos.mean()), "loss_repeated": loss_rep, "loss_early": loss_early,
             "icl_score": loss_rep - loss_early, "acc_repeated": acc_rep}
 
 
-def track(model: Transformer, task: TaskConfig, tokens: Tensor, table: Tensor) -> dict[str, Any]:
+def track(model: Transformer, task: TaskConfig, batch: Batch) -> dict[str, Any]:
     """`evaluate` plus per-head scores and layer-0 -> layer-1 K-composition."""
-    out: dict[str, Any] = evaluate(model, task, tokens, table)
+    out: dict[str, Any] = evaluate(model, task, batch)
     probe = scores.probe_tokens(model.cfg, seed=EVAL_SEED)
     heads = scores.head_scores(model, probe, copying=False)
     out["previous_token"] = [[h["previous_token"] for h in layer] for layer in heads]
@@ -115,21 +119,26 @@ def track(model: Transformer, task: TaskConfig, tokens: Tensor, table: Tensor) -
 
 def train(cfg: TrainConfig, *, progress: Callable[[int, dict[str, Any]], None] | None = None,
           state: dict[str, Any] | None = None,
-          checkpoint: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
-    """Train from scratch (or from ``state``, see `state_of`), returning the run record."""
+          checkpoint: Callable[[dict[str, Any]], None] | None = None,
+          checkpoint_every: int | None = None) -> dict[str, Any]:
+    """Train from scratch (or from ``state``, see `checkpoint_state`), returning the run record.
+
+    ``checkpoint(state)`` is called every ``checkpoint_every`` steps and when training ends or is
+    interrupted (the KeyboardInterrupt then propagates, with the state saved)."""
     threads = torch.get_num_threads()
     torch.set_num_threads(cfg.threads)
     try:
-        return _train(cfg, progress, state, checkpoint)
+        return _train(cfg, progress, state, checkpoint, checkpoint_every)
     finally:
         torch.set_num_threads(threads)
 
 
-def _train(cfg: TrainConfig, progress, state, checkpoint) -> dict[str, Any]:  # noqa: ANN001
+def _train(cfg: TrainConfig, progress, state, checkpoint, checkpoint_every  # noqa: ANN001
+           ) -> dict[str, Any]:
     table = bigram_table(cfg.task)
-    eval_tokens = sample(cfg.task, EVAL_SEQS, torch.Generator().manual_seed(EVAL_SEED), table)
+    eval_batch = sample(cfg.task, EVAL_SEQS, torch.Generator().manual_seed(EVAL_SEED), table)
     model = init_model(cfg).requires_grad_(True)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     gen = torch.Generator().manual_seed(cfg.seed + 1)
     history: list[dict[str, Any]] = []
     step, seconds = 0, 0.0
@@ -137,13 +146,19 @@ def _train(cfg: TrainConfig, progress, state, checkpoint) -> dict[str, Any]:  # 
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         gen.set_state(state["generator"])
-        history, step, seconds = state["history"], state["step"], state["seconds"]
+        history, step, seconds = list(state["history"]), state["step"], state["seconds"]
     if step == 0:
-        history.append({"step": 0, **track(model, cfg.task, eval_tokens, table)})
+        history.append({"step": 0, **track(model, cfg.task, eval_batch)})
+
+    def snapshot() -> dict[str, Any]:
+        return {"model": model.state_dict(), "optimizer": opt.state_dict(),
+                "generator": gen.get_state(), "history": history, "step": step,
+                "seconds": seconds + time.perf_counter() - start}
+
     start = time.perf_counter()
     try:
         while step < cfg.steps:
-            tokens = sample(cfg.task, cfg.batch, gen, table)
+            tokens = sample(cfg.task, cfg.batch, gen, table).tokens
             logits = model(tokens)
             loss = F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]),
                                    tokens[:, 1:].reshape(-1))
@@ -153,18 +168,20 @@ def _train(cfg: TrainConfig, progress, state, checkpoint) -> dict[str, Any]:  # 
             step += 1
             if step % cfg.log_every == 0 or step == cfg.steps:
                 row = {"step": step, "train_loss": float(loss.detach()),
-                       **track(model, cfg.task, eval_tokens, table)}
+                       **track(model, cfg.task, eval_batch)}
                 history.append(row)
                 if progress is not None:
                     progress(step, row)
+            if checkpoint is not None and checkpoint_every and step % checkpoint_every == 0:
+                checkpoint(snapshot())
     finally:
-        seconds += time.perf_counter() - start
         if checkpoint is not None:
-            checkpoint({"model": model.state_dict(), "optimizer": opt.state_dict(),
-                        "generator": gen.get_state(), "history": history, "step": step,
-                        "seconds": seconds})
-    base_rep = bigram_loss(cfg.task, eval_tokens, cfg.task.repeated_positions(), table)
-    base_early = bigram_loss(cfg.task, eval_tokens, cfg.task.early_positions(), table)
+            checkpoint(snapshot())
+        seconds += time.perf_counter() - start
+    early = torch.zeros_like(eval_batch.repeated_mask(cfg.task.copy_len))
+    early[:, cfg.task.early_positions()] = True
+    base_rep = bigram_loss(eval_batch.tokens, eval_batch.repeated_mask(cfg.task.copy_len), table)
+    base_early = bigram_loss(eval_batch.tokens, early, table)
     return {"schema": SCHEMA, "config": cfg.as_json(), "history": history,
             "model": model.requires_grad_(False),
             "bigram_baseline": {"loss_repeated": base_rep[0], "acc_repeated": base_rep[1],
@@ -173,6 +190,13 @@ def _train(cfg: TrainConfig, progress, state, checkpoint) -> dict[str, Any]:  # 
             "timing": {"steps": step, "train_seconds": round(seconds, 2),
                        "steps_per_second": round(step / seconds, 1) if seconds else None},
             "versions": versions()}
+
+
+def config_from_json(d: dict[str, Any]) -> TrainConfig:
+    """The `TrainConfig` that `TrainConfig.as_json` wrote."""
+    fields = dict(d)
+    fields["task"] = TaskConfig(**fields.get("task", {}))
+    return TrainConfig(**fields)
 
 
 def versions() -> dict[str, str]:
