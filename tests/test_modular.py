@@ -127,6 +127,8 @@ def test_softmax_error_enters_the_rounding_bound(monkeypatch):
             rounding.equal_softmax_error(bad)
     with pytest.raises(ValueError, match="exp_rel_err"):
         rounding.equal_softmax_error(2, 0.5)
+    with pytest.raises(ValueError, match="exp_rel_err"):
+        rounding.equal_softmax_error(2, -1e-20)
 
 
 def test_reference_table_is_within_ref_err_of_mpmath():
@@ -447,3 +449,20 @@ def test_cli_inspect_and_claims_subprocess():
     assert result.returncode == 2 and result.stderr.count("\n") == 1
     assert "Traceback" not in result.stderr and "p must be" in result.stderr
     assert cli.main(["--claim", "worked_example_3.mod5"]) == 0
+
+
+def test_claim_check_arguments_are_validated():
+    with pytest.raises(ValueError, match="few must be >= 1"):
+        claims.adder_literal(few=0)
+    with pytest.raises(ValueError, match="ps entry must be >= 2"):
+        claims.adder_literal(ps=(1,))
+    with pytest.raises(ValueError, match="ps entry must be <= 20"):
+        adder_pairs.condition_all_subsets((21,))
+    with pytest.raises(TypeError, match="stated_margin must be an exact real"):
+        claims.mod5_restated(stated_margin=0.691)
+    with pytest.raises(TypeError, match="stated_margin must be an exact real"):
+        claims.mod5_restated(stated_margin=sp.I)
+    with pytest.raises(ValueError, match="freqs"):
+        claims.exact_margin(5, (5,))
+    with pytest.raises(ValueError, match="p must be >= 2"):
+        claims.exact_margin(1, (1,))

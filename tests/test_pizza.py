@@ -273,6 +273,8 @@ def test_structure_guards_on_shapes_and_types():
     assert "TinyModel" in pc.certify_pizza(torch.nn.Linear(2, 2))["reason"]  # type: ignore[arg-type]
     odd = TinyModel(9, 4, hidden=7, dtype=torch.float64)
     assert "even number" in pc.certify_pizza(odd)["reason"]
+    two = TinyModel(9, 4, hidden=2, dtype=torch.float64)             # even but below 4
+    assert "even number >= 4" in pc.certify_pizza(two)["reason"]
     model = pizza.build_pizza(9, d=4)
     model.fc[2] = torch.nn.Linear(8, 10, dtype=torch.float64)
     assert "fc.2 has shape" in pc.certify_pizza(model)["reason"]
@@ -309,6 +311,15 @@ def test_certify_range_small_and_the_record():
     assert record["condition_fails"] == [5213, 5214]
     ok, evidence = claims._agrees_with_record(record, (2, 97, 5200, 5201))
     assert ok, evidence
+
+
+def test_range_command_writes_the_record(tmp_path, capsys):
+    out = tmp_path / "range.json"
+    assert pc.main(["--first", "2", "--last", "20", "--d", "4", "--out", str(out)]) == 0
+    record = json.loads(out.read_text())
+    assert record["certified_every_p_from_to"] == [[2, 17]]
+    assert record["condition_fails"] == [18, 19, 20] and record["real_arithmetic_only"] == []
+    assert json.loads(capsys.readouterr().out) == record
 
 
 def test_range_command_bad_input_is_one_line(capsys):

@@ -24,8 +24,18 @@ import torch
 
 from constructions import modular, transformer
 from constructions.modular import NEURON_TABLE, NEURONS_PER_FREQ, ModularAdder
-from verify.rounding import (SLACK, U, affine_bound, as_abs, equal_softmax_error, gamma,
-                             LOGIT_BUDGET, pair_error, reference_table, row_margins)
+from verify.rounding import (
+    LOGIT_BUDGET,
+    SLACK,
+    U,
+    affine_bound,
+    as_abs,
+    equal_softmax_error,
+    gamma,
+    pair_error,
+    reference_table,
+    row_margins,
+)
 
 
 def expected_sparsity(m: int) -> dict[str, tuple[tuple[torch.Tensor, ...], torch.Tensor]]:

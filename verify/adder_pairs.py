@@ -15,11 +15,12 @@ from collections.abc import Callable
 
 import torch
 
-from constructions import modular
+from constructions import modular, validation
 from constructions.modular import ModularAdder
 from verify.adder_certificate import embedding_error, rounding_bound, structure_errors, unembed_radius
 from verify.rounding import SLACK, gamma, pair_chunks, row_margins
 
+MAX_SUBSET_P = 20            # 2^(p-1) - 1 frequency sets per modulus: at most ~5e5
 
 
 def brute_force(adder: ModularAdder, chunk: int | None = None, *,
@@ -87,7 +88,7 @@ def condition_all_subsets(ps=range(2, 15),
     sets where they disagree are the counterexamples. A tie is decided in integers as in
     `ties_exactly`; without one, T_K(d) < |K| for d != 0 (proofs/modular-addition.md)."""
     condition = gcd_condition if condition is None else condition
-    ps = list(ps)
+    ps = [validation.check_int("ps entry", p, minimum=2, maximum=MAX_SUBSET_P) for p in ps]
     count, bad = 0, []
     for p in ps:
         ks = torch.arange(1, p)

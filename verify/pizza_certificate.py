@@ -24,8 +24,16 @@ import torch
 from constructions import pizza
 from constructions.tiny_mlp import TinyModel
 from verify.adder_certificate import check_extra_error
-from verify.rounding import (SLACK, affine_bound, as_abs, pair_chunks, pair_error,
-                             product_reference_error, reference_table, row_margins)
+from verify.rounding import (
+    SLACK,
+    affine_bound,
+    as_abs,
+    pair_chunks,
+    pair_error,
+    product_reference_error,
+    reference_table,
+    row_margins,
+)
 
 
 def structure_errors(model: TinyModel) -> list[str]:

@@ -4,8 +4,9 @@ For each modulus (default 257 and 1009, every frequency 1..(p-1)//2):
 
 - certificate: `verify.adder_certificate.certify`, sound for all p^2 pairs; its arithmetic is one
   p x 2|K| x p matrix product (O(p^2 |K|)) plus O(size of the weights) structure checks;
-- brute force: `verify.adder_pairs.brute_force`, every pair's p logits from the network's algebra, with the same
-  soundness argument (O(p^3 |K|), chunked: at most LOGIT_BUDGET logits in memory);
+- brute force: `verify.adder_pairs.brute_force`, every pair's p logits from the network's
+  algebra, with the same soundness argument (O(p^3 |K|), chunked: at most LOGIT_BUDGET logits
+  in memory);
 - network: the torch forward pass itself on every pair (dense MLP, O(p^2 |K|^2 + p^3 |K|));
   timed on every pair for p <= --network-full-max, else on a sample and extrapolated (marked).
 
@@ -24,8 +25,8 @@ import torch
 from constructions import modular
 from verify import adder_pairs
 from verify.adder_certificate import certify
-from verify.rounding import LOGIT_BUDGET
 from verify.cli_util import OneLineParser
+from verify.rounding import LOGIT_BUDGET
 
 MATMUL_N = 1536     # size of the square float64 matmul that measures peak throughput
 MATMUL_REPEATS = 3  # best of

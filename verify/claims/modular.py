@@ -35,16 +35,24 @@ from pathlib import Path
 
 import sympy as sp
 
-from constructions import modular, pizza
+from constructions import modular, pizza, validation
 from constructions.modular import ModularAdder
 from verify import registry
 from verify.adder_certificate import certify
 from verify.adder_inspect import inspect_adder
 from verify.adder_pairs import condition_all_subsets, network_all_pairs, ties_exactly
 from verify.pizza_certificate import certify_pizza
-from verify.trig_identities import (Features, angle_addition_features, cosine_identity_features,
-                                    identity_table, product_feature, sum_clash, symbolic_forward,
-                                    table_holds, identity_holds)
+from verify.trig_identities import (
+    Features,
+    angle_addition_features,
+    cosine_identity_features,
+    identity_holds,
+    identity_table,
+    product_feature,
+    sum_clash,
+    symbolic_forward,
+    table_holds,
+)
 
 SECTION_P = 5                # Worked Example 3's modulus, the section's one worked instance
 FEW = 3                      # "a few frequencies", made precise
@@ -110,7 +118,9 @@ def adder_literal(ps: Iterable[int] = LITERAL_P, few: int = FEW,
                   build: Callable[[int, tuple[int, ...]], ModularAdder] = modular.build_unchecked
                   ) -> registry.Finding:
     """Every set of at most ``few`` frequencies in 1..p-1 makes the adder exact, every p in ``ps``.
-    Stops at the first proved counterexample; a set neither certified nor refuted raises."""
+    Stops at the first proved counterexample; a set neither certified nor shown to tie raises."""
+    few = validation.check_int("few", few, minimum=1)
+    ps = [validation.check_int("ps entry", p, minimum=2) for p in ps]
     tried = 0
     for p in ps:
         for size in range(1, min(few, p - 1) + 1):
@@ -167,18 +177,20 @@ def adder_restated(condition: Callable[[int, tuple[int, ...]], bool] | None = No
 
 def _agrees_with_record(record: Path | dict, ps: Iterable[int]) -> tuple[bool, dict]:
     """The compact pizza certificate at TinyModel(p, d) for each p: certified iff the record says so."""
-    if not isinstance(record, dict):
+    if isinstance(record, dict):
+        data = record
+    else:
         with open(record) as handle:
-            record = json.load(handle)
-    runs = record["certified_every_p_from_to"]
-    d, disagree = int(record["d"]), []
+            data = json.load(handle)
+    runs = data["certified_every_p_from_to"]
+    d, disagree = int(data["d"]), []
     for p in ps:
         recorded = any(lo <= p <= hi for lo, hi in runs)
         now = (pizza.condition_holds(p, d)                         # m = hidden/2 = d
                and certify_pizza(pizza.build_pizza(p, d), all_pairs=False)["proof_certified"])
         if now != recorded:
             disagree.append({"p": p, "recorded": recorded, "now": now})
-    return not disagree, {"command": record.get("command"), "certified_every_p_from_to": runs,
+    return not disagree, {"command": data.get("command"), "certified_every_p_from_to": runs,
                           "rechecked": list(ps), "disagreements": disagree}
 
 
@@ -222,6 +234,8 @@ def mod5_literal(p: int = SECTION_P, features: Features = product_feature) -> re
 
 def exact_margin(p: int, freqs: tuple[int, ...]) -> sp.Expr:
     """min_{d != 0} sum_k (1 - cos(2 pi k d / p)), exactly (SymPy)."""
+    p = validation.check_int("p", p, minimum=2)
+    freqs = modular.check_freqs(p, freqs, admissible_only=False)
     values = [sum(1 - sp.cos(2 * sp.pi * k * d / p) for k in freqs) for d in range(1, p)]
     return min(values, key=lambda v: float(sp.N(v, 30)))
 
@@ -231,6 +245,11 @@ def mod5_restated(adder: ModularAdder | None = None, stated_margin: sp.Expr = ST
     """The adder's exact margin equals ``stated_margin`` ((5 - sqrt 5)/4), and the float64
     network is certified on every pair."""
     adder = modular.build_adder(SECTION_P, (1,)) if adder is None else adder
+    stated_margin = sp.sympify(stated_margin)
+    if not isinstance(stated_margin, sp.Expr) or stated_margin.has(sp.Float) or \
+            not stated_margin.is_real:
+        raise TypeError(f"stated_margin must be an exact real number (int, Rational or SymPy "
+                        f"expression without floats), got {stated_margin!r}")
     margin = exact_margin(adder.p, adder.freqs)
     equal = sp.minimal_polynomial(margin - stated_margin, sp.Symbol("x")) == sp.Symbol("x")
     cert = certify(adder)
