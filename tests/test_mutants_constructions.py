@@ -1,0 +1,211 @@
+"""The constructions' argument checks and Demo 2's model, each bound at its edge and each
+message pinned (mutation testing, issue 13): a loosened bound or a garbled message fails here."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from constructions import validation as V
+from constructions.tiny_mlp import TinyModel, check_residue_pair, check_residues, parameter_count
+
+# --- check_int ------------------------------------------------------------------------------
+
+
+def test_check_int_accepts_integers_and_returns_int():
+    assert V.check_int("n", 3) == 3
+    value = V.check_int("n", np.int64(4), minimum=4, maximum=4)  # both bounds inclusive
+    assert value == 4 and type(value) is int
+
+
+@pytest.mark.parametrize("value", [True, 2.0, "3", None])
+def test_check_int_refuses_non_integers(value):
+    with pytest.raises(TypeError, match=rf"^n must be an integer, got {type(value).__name__} "):
+        V.check_int("n", value)
+
+
+def test_check_int_bounds_at_the_edge():
+    with pytest.raises(ValueError, match=r"^p must be >= 2, got 1$"):
+        V.check_int("p", 1, minimum=2)
+    with pytest.raises(ValueError, match=r"^p must be >= 2 and <= 9, got 1$"):
+        V.check_int("p", 1, minimum=2, maximum=9)
+    with pytest.raises(ValueError, match=r"^p must be <= 9, got 10$"):
+        V.check_int("p", 10, minimum=2, maximum=9)
+    assert V.check_int("p", 9, maximum=9) == 9 and V.check_int("p", -5) == -5
+    assert V.check_int("p", 0, minimum=0) == 0 and V.check_int("p", 0, maximum=0) == 0
+
+
+# --- check_positive_real, check_choice ---------------------------------------------------
+
+
+def test_check_positive_real():
+    assert V.check_positive_real("beta", 2) == 2.0 and type(V.check_positive_real("b", 2)) is float
+    assert V.check_positive_real("beta", 5e-324) == 5e-324  # the smallest positive float
+    for bad in (0.0, -1.0, float("inf"), float("nan")):
+        with pytest.raises(ValueError, match=rf"^beta must be a finite number > 0, got {bad}$"):
+            V.check_positive_real("beta", bad)
+    for bad in (True, "1", None):
+        with pytest.raises(TypeError, match=rf"^beta must be a real number, got "
+                                            rf"{type(bad).__name__} {bad!r}$"):
+            V.check_positive_real("beta", bad)
+
+
+def test_check_choice():
+    assert V.check_choice("act_fn", "relu", ("relu", "quadratic")) is None
+    with pytest.raises(ValueError, match=r"^act_fn must be one of 'relu', 'quadratic'; got 'gelu'$"):
+        V.check_choice("act_fn", "gelu", ("relu", "quadratic"))
+
+
+# --- check_tokens ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8])
+def test_check_tokens_accepts_every_integer_dtype_as_long(dtype):
+    out = V.check_tokens(torch.tensor([[0, 2]], dtype=dtype), d_vocab=3, n_ctx=2)
+    assert out.dtype == torch.long and out.tolist() == [[0, 2]]
+
+
+def test_check_tokens_refusals_name_the_argument():
+    ok = dict(d_vocab=3, n_ctx=2)
+    with pytest.raises(TypeError, match=r"^seq must be a torch.LongTensor \[batch, pos\], got list$"):
+        V.check_tokens([[0]], name="seq", **ok)
+    with pytest.raises(TypeError, match=r"^tokens must have an integer dtype \(torch.long\), got "
+                                        r"torch.float32$"):
+        V.check_tokens(torch.zeros(1, 1), **ok)
+    with pytest.raises(TypeError, match="got torch.bool"):
+        V.check_tokens(torch.zeros(1, 1, dtype=torch.bool), **ok)
+    with pytest.raises(ValueError, match=r"^tokens must have shape \[batch, pos\], got shape \(2,\)$"):
+        V.check_tokens(torch.tensor([0, 1]), **ok)
+    with pytest.raises(ValueError, match=r"^tokens length must be between 1 and n_ctx=2, got 3$"):
+        V.check_tokens(torch.zeros(1, 3, dtype=torch.long), **ok)
+    with pytest.raises(ValueError, match=r"^tokens length must be between 1 and n_ctx=2, got 0$"):
+        V.check_tokens(torch.zeros(1, 0, dtype=torch.long), **ok)
+    with pytest.raises(ValueError, match=r"^tokens must lie in \[0, 2\] \(d_vocab=3\), got values "
+                                         r"in \[0, 3\]$"):
+        V.check_tokens(torch.tensor([[0, 3]]), **ok)
+    with pytest.raises(ValueError, match=r"got values in \[-1, 2\]$"):
+        V.check_tokens(torch.tensor([[-1, 2]]), **ok)
+    assert V.check_tokens(torch.zeros(0, 2, dtype=torch.long), **ok).shape == (0, 2)  # no batch
+    assert V.check_tokens(torch.tensor([[2, 1]]), **ok).tolist() == [[2, 1]]  # n_ctx, top token
+
+
+# --- memory limits --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("n, text", [
+    (999, "999 bytes"), (1000, "1 kB"), (1500, "1.5 kB"), (10**6, "1 MB"), (2.5e9, "2.5 GB"),
+    (1e12, "1 TB"), (3.14159e20, "3.14e+08 TB"), (1e18, "1.00e+06 TB"), (999999e12, "1e+06 TB")])
+def test_format_bytes(n, text):
+    assert V.format_bytes(n) == text
+
+
+def test_too_large_carries_its_figures():
+    error = V.TooLarge("the model", 2 * 10**9, 10**9, "use --max-memory")
+    assert isinstance(error, ValueError)
+    assert (error.what, error.estimate, error.limit, error.override) == (
+        "the model", 2 * 10**9, 10**9, "use --max-memory")
+    assert str(error) == ("the model needs about 2 GB of memory, more than the 1 GB limit; "
+                          "use --max-memory")
+
+
+def test_physical_memory_and_its_fallback(monkeypatch):
+    assert V.physical_memory() == int(V.os.sysconf("SC_PAGE_SIZE")) * int(
+        V.os.sysconf("SC_PHYS_PAGES"))
+
+    def no_sysconf(name):
+        raise ValueError(name)
+    monkeypatch.setattr(V.os, "sysconf", no_sysconf)
+    assert V.physical_memory() == 8 * 10**9
+
+
+def test_memory_limit_sources_in_order(monkeypatch):
+    monkeypatch.delenv(V.MEMORY_ENV, raising=False)
+    monkeypatch.setattr(V, "physical_memory", lambda: 10**10)
+    assert V.memory_limit() == int(0.8 * 10**10)
+    monkeypatch.setenv(V.MEMORY_ENV, "2.5")
+    assert V.memory_limit() == 2_500_000_000
+    with V.memory_limit_set(1234):
+        assert V.memory_limit() == 1234
+        with V.memory_limit_set(None):
+            assert V.memory_limit() == 1234
+    assert V.memory_limit() == 2_500_000_000
+    for bad, message in (("lots", "must be a number of GB, got 'lots'"),
+                         ("0", "must be > 0 GB, got '0'"), ("-1", "must be > 0 GB, got '-1'")):
+        monkeypatch.setenv(V.MEMORY_ENV, bad)
+        with pytest.raises(ValueError, match=r"^\$CIRCUIT_PROOFS_MAX_MEMORY_GB " + message + "$"):
+            V.memory_limit()
+
+
+def test_memory_limit_set_validates_and_restores_on_error():
+    with pytest.raises(ValueError, match=r"^n_bytes must be >= 1, got 0$"), V.memory_limit_set(0):
+        pass
+    with pytest.raises(RuntimeError), V.memory_limit_set(5):
+        raise RuntimeError
+    assert V._limit_override == []
+
+
+def test_check_memory_at_the_limit():
+    with V.memory_limit_set(100):
+        assert V.check_memory("x", 100) == 100 and type(V.check_memory("x", 100)) is int
+        with pytest.raises(V.TooLarge) as error:
+            V.check_memory("x", 101)
+        assert (error.value.estimate, error.value.limit) == (101, 100)
+        assert error.value.override == "set $CIRCUIT_PROOFS_MAX_MEMORY_GB to raise it"
+        with pytest.raises(V.TooLarge, match="; use less$"):
+            V.check_memory("x", 101, override="use less")
+
+
+# --- Demo 2's TinyModel ---------------------------------------------------------------------
+
+
+def test_tiny_model_sizes_and_bounds():
+    m = TinyModel(2, 1)
+    assert (m.p, m.d) == (2, 1) and parameter_count(m) == 2 * 1 + 2 * 2 + 2 + 2 * 2 + 2
+    assert m.fc[0].out_features == 2 and m.fc[2].in_features == 2
+    assert TinyModel(3, 2, hidden=1).fc[0].out_features == 1
+    assert TinyModel(3, 2, dtype=torch.float64).embed.weight.dtype == torch.float64
+    assert TinyModel(3).d == 64
+    with pytest.raises(ValueError, match=r"^p must be >= 2, got 1$"):
+        TinyModel(1)
+    with pytest.raises(ValueError, match=r"^d must be >= 1, got 0$"):
+        TinyModel(3, 0)
+    with pytest.raises(ValueError, match=r"^hidden must be >= 1, got 0$"):
+        TinyModel(3, 2, hidden=0)
+
+
+def test_tiny_model_forward_is_the_documented_layout():
+    torch.manual_seed(0)
+    m = TinyModel(5, 3, dtype=torch.float64)
+    x, y = torch.tensor([0, 4]), torch.tensor([3, 1])
+    e = torch.cat([m.embed.weight[x], m.embed.weight[y]], dim=-1)
+    expected = torch.relu(e @ m.fc[0].weight.T + m.fc[0].bias) @ m.fc[2].weight.T + m.fc[2].bias
+    torch.testing.assert_close(m(x, y), expected)
+    with pytest.raises(ValueError, match=r"^y must lie in \[0, 4\] \(p=5\)"):
+        m(x, torch.tensor([0, 5]))
+
+
+def test_check_residues():
+    assert check_residues("x", torch.tensor([0, 4], dtype=torch.int32), 5).dtype == torch.long
+    assert check_residues("x", torch.zeros(0, dtype=torch.long), 5).shape == (0,)
+    with pytest.raises(TypeError, match=r"^x must be a torch.LongTensor \[batch\], got list$"):
+        check_residues("x", [0], 5)
+    for dtype in (torch.float32, torch.bool, torch.complex64, torch.complex128):
+        with pytest.raises(TypeError, match=rf"^x must have an integer dtype \(torch.long\), got "
+                                            rf"{dtype}$"):
+            check_residues("x", torch.zeros(1, dtype=dtype), 5)
+    with pytest.raises(ValueError, match=r"^x must have shape \[batch\], got shape \(1, 1\)$"):
+        check_residues("x", torch.zeros(1, 1, dtype=torch.long), 5)
+    with pytest.raises(ValueError, match=r"^b must lie in \[0, 4\] \(p=5\), got values in \[-1, 0\]$"):
+        check_residues("b", torch.tensor([-1, 0]), 5)
+    with pytest.raises(ValueError, match=r"got values in \[0, 5\]$"):
+        check_residues("b", torch.tensor([0, 5]), 5)
+
+
+def test_check_residue_pair():
+    x, y = check_residue_pair(torch.tensor([1]), torch.tensor([2], dtype=torch.int16), 3)
+    assert x.tolist() == [1] and y.tolist() == [2] and y.dtype == torch.long
+    with pytest.raises(ValueError, match=r"^x and y must have the same shape, got \(1,\) and \(2,\)$"):
+        check_residue_pair(torch.tensor([1]), torch.tensor([1, 2]), 3)
+    with pytest.raises(ValueError, match=r"^x must lie"):
+        check_residue_pair(torch.tensor([3]), torch.tensor([1]), 3)
