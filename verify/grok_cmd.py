@@ -192,8 +192,15 @@ def _sweep(ns: object, cfg: RunConfig, argv: list[str]) -> int:
     if o.resume:
         saved = json.loads((folder / "sweep.json").read_text())
         checkpoint.check_resume_options(saved, {k: v for k, v in plan.items()
-                                                if _given(argv, k)}, may_differ=("device",))
+                                                if _given(argv, k)},
+                                        may_differ=("device", "settings"))
+        unknown = [n for n in o.settings if n not in saved["settings"]]
+        if unknown:
+            raise ValueError(f"--settings: {unknown} are not in this sweep ({saved['settings']})")
+        order = o.settings if _given(argv, "settings") else saved["settings"]
         plan = {**saved, "device": cfg.device}
+    else:
+        order = plan["settings"]
     if not o.record_only:
         plan["commands"] = plan.get("commands", []) + ["python -m verify grok " + " ".join(argv)]
     folder.mkdir(parents=True, exist_ok=True)
@@ -221,7 +228,7 @@ def _sweep(ns: object, cfg: RunConfig, argv: list[str]) -> int:
         return 0
     with checkpoint.interruptible():
         try:
-            for name in plan["settings"]:
+            for name in order:   # on --resume, --settings picks which settings train now
                 base = sweep.SETTINGS[name]
                 scfg = replace(base, steps=plan["cap"], device=cfg.device)
                 done[name] = sweep.run_setting(name, scfg, plan["seeds"], folder / name,
