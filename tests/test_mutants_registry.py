@@ -254,10 +254,12 @@ def test_github_anchor():
     assert proof_index.github_anchor("A-B c") == "a-b-c"
 
 
-def test_recorded_verdicts_prefer_proofs_then_the_packaged_copy(proofs, tmp_path):
+def test_recorded_verdicts_prefer_proofs_then_the_packaged_copy(proofs, tmp_path, monkeypatch):
     packaged = tmp_path / "recorded.json"
     proof_index.write_recorded_verdicts(packaged, proofs)
-    assert packaged.read_text().endswith("}\n")
+    assert packaged.read_text() == (
+        '{\n "a.one": "confirmed",\n "b.two": "refuted",\n "c.three": null,\n "d.four": '
+        '"confirmed",\n "e.five": "first",\n "f.six": null,\n "g.seven": null\n}\n')
     written = json.loads(packaged.read_text())
     assert written == proof_index.verdicts_in_proofs(proofs)
     assert proof_index.recorded_verdicts(proofs, tmp_path / "none.json") == written
@@ -266,3 +268,5 @@ def test_recorded_verdicts_prefer_proofs_then_the_packaged_copy(proofs, tmp_path
     assert proof_index.recorded_verdicts(tmp_path / "gone", packaged) == {"x.y": "refuted"}
     assert proof_index.recorded_verdicts(tmp_path / "gone", tmp_path / "none.json") == {}
     assert proof_index.recorded_verdicts() == proof_index.verdicts_in_proofs()
+    monkeypatch.setattr(proof_index, "RECORDED", packaged)  # the packaged copy by default
+    assert proof_index.recorded_verdicts(tmp_path / "gone") == {"x.y": "refuted"}
