@@ -488,9 +488,9 @@ def _rows(*, t_mem=100, t_gen=2000, cap=3000, grok=True, rises=True, sharp=False
         embed = 100.0 if s == 0 else (130.0 if rises else 60.0) - s / 1000
         rest = 10.0 if s == 0 else 20.0
         norm2 = embed + rest
-        if s >= t_mem:   # L_total: steady decline or a drop at 3/4 of the plateau
+        if s >= t_mem:   # L_total: steady decline, or flat then a drop at the very end
             frac = (s - t_mem) / (end - t_mem)
-            norm2 = (embed + rest) * ((1 - 0.5 * (frac >= 0.75)) if sharp else (1 - 0.5 * frac))
+            norm2 = (embed + rest) * ((1 - 0.5 * (s >= end)) if sharp else (1 - 0.5 * frac))
         rows.append({"step": s, "seconds": 0.0, "train_loss": 0.0 if s >= t_mem else 1.0,
                      "test_loss": 1.0, "train_acc": train, "test_acc": test, "norm2": norm2,
                      "norm2_embed": embed, "norm2_rest": norm2 - embed, "total_loss": norm2,
@@ -639,3 +639,13 @@ def test_memorization_checks_on_given_points():
         return model
 
     assert not gc.check_memorization_restated(wrong_bias, points=sub).holds
+
+
+def test_sharpest_fall_from_the_switch_ignores_an_earlier_fall():
+    from verify.grokking import measures
+    steps = list(range(0, 1001, 10))
+    values = [10.0 if s < 100 else (5.0 if s < 900 else 4.0) for s in steps]   # early drop
+    anywhere = measures.sharpest_fall(steps, values, 0, 1000)
+    at_switch = measures.sharpest_fall(steps, values, 0, 1000, start_from=800)
+    assert anywhere["sharp"] and anywhere["window"][1] == 100
+    assert at_switch["share"] == pytest.approx(1 / 6) and not at_switch["sharp"]

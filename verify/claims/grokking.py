@@ -104,7 +104,7 @@ def _phase_row(e: dict[str, Any]) -> dict[str, Any]:
             "L_total_fall_share": fall.get("share"),
             "norm2_init": e["norms_init"]["total"], "norm2_mem": mem.get("total"),
             "circuit_formed": e.get("step_circuit_formed"),
-            "test_acc_0.5": e["test_acc_first_reaches"]["0.5"]}
+            "test_acc_0.1": e["test_acc_first_reaches"]["0.1"]}
 
 
 @phases_claim.restated
@@ -114,7 +114,8 @@ def check_phases_restated(rec: dict[str, Any] | None = None, fresh: dict[str, An
     and every seed of the default run generalizes within the cap; (2) in phase 1 ||W||^2 rises
     at Demo 2's settings, and falls at the default one, where the embedding shrinks while the
     rest grows (record and fresh runs); (3) in every seed that generalizes, the key-frequency
-    circuit forms (restricted loss <= progress.CIRCUIT_FORMED) before test accuracy reaches 0.5."""
+    circuit forms (restricted loss <= progress.CIRCUIT_FORMED_SHARE ln p) before test accuracy
+    first reaches 0.1: during the plateau, before the rise."""
     rec = _record(rec)
     fresh = _fresh(rec, fresh)
     default = _by_setting(rec, "default")
@@ -132,7 +133,7 @@ def check_phases_restated(rec: dict[str, Any] | None = None, fresh: dict[str, An
         "default_same_fresh": [sum(1 for r in rises["default"] if not r["rises"]
                                    and r["embed"][1] < r["embed"][0] and r["rest"][1] > r["rest"][0]),
                                len(rises["default"])],
-        "circuit_before_test_0.5": _count(grok, _circuit_first),
+        "circuit_before_test_0.1": _count(grok, _circuit_first),
     }
     holds = bool(default) and bool(demo2) and all(c[0] == c[1] for c in counts.values())
     return Finding(holds, {"seeds_agreeing": counts,
@@ -146,8 +147,8 @@ def _default_phase1(e: dict[str, Any]) -> bool:
 
 
 def _circuit_first(e: dict[str, Any]) -> bool:
-    formed, half = e.get("step_circuit_formed"), e["test_acc_first_reaches"]["0.5"]
-    return formed is not None and half is not None and formed < half
+    formed, rise = e.get("step_circuit_formed"), e["test_acc_first_reaches"]["0.1"]
+    return formed is not None and rise is not None and formed < rise
 
 
 # --- grokking.memorization_norm ---------------------------------------------------------------

@@ -3,11 +3,14 @@
 * `first_step(steps, values, level)`: the first logged step with value >= level (None if never).
 * `rise_steps`: steps test accuracy takes from RISE_FROM (0.1) to RISE_TO (0.9), first crossings:
   how sudden "test loss suddenly drops" is.
-* `sharpest_fall`: "L_total drops sharply". Over the interval [t0, t1] (memorization to
-  generalization) with total fall F = L(t0) - L(t1) > 0, the largest fall L(s) - L(s') over
-  logged s < s' <= s + w, w = WINDOW_SHARE (t1 - t0), as a share of F. A straight line from
-  L(t0) to L(t1) has share exactly WINDOW_SHARE; the fall is "sharp" iff the share is
-  >= SHARP_SHARE (half of the whole fall inside a tenth of the interval: five times a line).
+* `sharpest_fall`: "L_total drops sharply when the model switches". Over the interval
+  [t0, t1] (memorization to generalization) with total fall F = L(t0) - L(t1) > 0, the largest
+  fall L(s) - L(s') over logged s < s' <= s + w, w = WINDOW_SHARE (t1 - t0), as a share of F;
+  with ``start_from`` (the switch: the first step with test accuracy >= RISE_FROM) only windows
+  starting there or later count. A straight line from L(t0) to L(t1) has share exactly
+  WINDOW_SHARE; the fall is "sharp" iff the share is >= SHARP_SHARE (half of the whole fall
+  inside a tenth of the interval: five times a line). A share above 1 means L_total rose
+  somewhere in between.
 * `norms_at`: squared norms (total, embedding, the rest) at a logged step.
 """
 
@@ -37,8 +40,8 @@ def rise_steps(steps: Sequence[int], test_acc: Sequence[float], *, lo: float = R
 
 
 def sharpest_fall(steps: Sequence[int], values: Sequence[float], t0: int, t1: int, *,
-                  window_share: float = WINDOW_SHARE, sharp_share: float = SHARP_SHARE
-                  ) -> dict[str, Any]:
+                  window_share: float = WINDOW_SHARE, sharp_share: float = SHARP_SHARE,
+                  start_from: int | None = None) -> dict[str, Any]:
     """The largest fall of ``values`` within a window of window_share (t1 - t0) steps, as a
     share of the fall from t0 to t1 (module docstring); {"defined": False} if it does not fall."""
     if not 0 < window_share < 1:
@@ -53,12 +56,15 @@ def sharpest_fall(steps: Sequence[int], values: Sequence[float], t0: int, t1: in
     window = window_share * (t1 - t0)
     out: dict[str, Any] = {"window_steps": window, "window_share": window_share,
                            "line_share": window_share, "sharp_share": sharp_share,
-                           "total_fall": total}
+                           "total_fall": total, "start_from": start_from}
     if total <= 0:
         return {**out, "defined": False, "sharp": False}
     best, at = 0.0, (s[0], s[0])
     j = 0
     for i in range(len(s)):              # for each start, the largest fall to any end in window
+        if start_from is not None and s[i] < start_from:
+            continue
+        j = max(j, i)
         while j + 1 < len(s) and s[j + 1] - s[i] <= window:
             j += 1
         drop = v[i] - min(v[i: j + 1])

@@ -4,13 +4,16 @@ For one seed: the final model's key frequencies by two rules (metrics.key_freque
 the fewest holding 90% of the logit energy, at most 8; metrics.nanda_key_frequencies, theirs:
 every frequency that is some MLP neuron's dominant one), and at every snapshot step the
 restricted loss (only the key frequencies' logit components, all pairs) and the excluded loss
-(the key frequencies removed, training pairs), with our keys. From them: the first snapshot
-step with restricted loss <= CIRCUIT_FORMED (the circuit has formed), to be placed against
-memorization and the rise of test accuracy.
+(the key frequencies removed, training pairs), with both rules' keys. From them: the first
+snapshot step with restricted loss <= CIRCUIT_FORMED_SHARE ln p (a quarter of chance: the
+key-frequency circuit alone already classifies most pairs), to be placed against memorization
+and the rise of test accuracy; and the least norms (rescale.py) of the memorizer (first logged
+step with train accuracy 1) and of the generalizer (the final model, if it generalized).
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +23,7 @@ from constructions.tiny_mlp import TinyModel
 from verify.grokking import metrics, models, rescale, sweep
 from verify.grokking.train import RunConfig, make_dataset
 
-CIRCUIT_FORMED = 0.1   # restricted loss at or below this (nats; chance is ln p): circuit formed
+CIRCUIT_FORMED_SHARE = 0.25   # restricted loss <= this share of ln p (chance): circuit formed
 
 
 def _model(cfg: dict[str, Any], state: dict[str, torch.Tensor]) -> TinyModel:
@@ -65,7 +68,8 @@ def seed_progress(done: dict[str, Any], seed: int, folder: Path) -> dict[str, An
         if path.exists():
             least[role] = rescale.least_norm2_at_loss(sweep.load_weights(path)[seed],
                                                       a[tr], b[tr], y[tr])
-    formed = next((s for s, v in zip(steps, restricted) if v <= CIRCUIT_FORMED), None)
+    level = CIRCUIT_FORMED_SHARE * math.log(cfg["p"])
+    formed = next((s for s, v in zip(steps, restricted) if v <= level), None)
     return {"key_frequencies": keys, "nanda_key_frequencies": nanda,
             "progress": {"step": steps, "restricted_loss": restricted, "excluded_loss": excluded,
                          "restricted_loss_nanda_keys": restricted_n,
@@ -73,4 +77,4 @@ def seed_progress(done: dict[str, Any], seed: int, folder: Path) -> dict[str, An
             "least_norm2_memorizer": least.get("memorizer", {}).get("least_norm2"),
             "least_norm2_generalizer": least.get("generalizer", {}).get("least_norm2"),
             "least_norm2_detail": least, "step_circuit_formed": formed,
-            "circuit_formed_threshold": CIRCUIT_FORMED}
+            "circuit_formed_threshold": level}

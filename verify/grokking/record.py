@@ -53,10 +53,15 @@ def entry(done: dict[str, Any], seed: int, folder: Path | None = None) -> dict[s
     }
     if ph.kind == "grokking":
         assert ph.t_mem is not None and ph.t_gen is not None
-        out["L_total_sharpest_fall"] = measures.sharpest_fall(
-            steps, [r["total_loss"] for r in log], ph.t_mem, ph.t_gen)
-        out["L_total_rest_sharpest_fall"] = measures.sharpest_fall(
-            steps, [r["train_loss"] + cfg["wd"] * r["norm2_rest"] for r in log], ph.t_mem, ph.t_gen)
+        switch = measures.first_step(steps, te, measures.RISE_FROM)
+        total = [r["total_loss"] for r in log]
+        rest = [r["train_loss"] + cfg["wd"] * r["norm2_rest"] for r in log]
+        out["L_total_sharpest_fall"] = measures.sharpest_fall(steps, total, ph.t_mem, ph.t_gen,
+                                                              start_from=switch)
+        out["L_total_sharpest_fall_anywhere"] = measures.sharpest_fall(steps, total, ph.t_mem,
+                                                                       ph.t_gen)
+        out["L_total_rest_sharpest_fall"] = measures.sharpest_fall(steps, rest, ph.t_mem, ph.t_gen,
+                                                                   start_from=switch)
     stride = max(1, len(log) // CURVE_POINTS)
     keep = list(range(0, len(log), stride)) + ([len(log) - 1] if (len(log) - 1) % stride else [])
     out["curves"] = {k: [log[i][k] for i in keep] for k in CURVE_KEYS}
