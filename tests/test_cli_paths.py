@@ -112,6 +112,7 @@ def test_an_unsearchable_parent_is_one_line(monkeypatch):
     (["bench", "induction", "--vocab", "1000000000"], ["bench induction (vocab 1000000000"]),
     (["bench", "induction", "--n-seqs", "1000000000"], ["1000000000 sequences"]),
     (["bench", "adder", "--p", "7", "3000000"], ["bench adder --p 3000000"]),
+    (["grok", "--p", "100000"], ["grok --p 100000"]),
 ])
 def test_sizes_that_cannot_fit_are_refused_with_the_estimate(args, words):
     result = run(*args)
@@ -190,3 +191,16 @@ def test_option_values_and_kinds(tmp_path):
 def test_memory_limit_default_is_a_share_of_ram(monkeypatch):
     monkeypatch.delenv(validation.MEMORY_ENV, raising=False)
     assert 0 < validation.memory_limit() <= validation.physical_memory()
+
+
+def test_grok_estimate_grows_as_p_cubed():
+    [(_, small)] = cli.grok_estimate(["--p", "10"])
+    [(_, large)] = cli.grok_estimate(["--frac", "0.3", "--p", "100"])
+    assert small == 6 * 10**2 * 8 + 3 * 10**3 * 4 and large == 6 * 10**4 * 8 + 3 * 10**6 * 4
+    assert cli.grok_estimate([]) == [] and cli.grok_estimate(["--p", "x"]) == []
+    assert cli.grok_estimate(["--p", "1"]) == []
+
+
+def test_grok_max_memory_is_taken_by_the_command_line(capsys):
+    assert cli.main(["grok", "--p", "11", "--max-memory", "1e-6"]) == 2
+    assert "grok --p 11 needs about" in capsys.readouterr().err

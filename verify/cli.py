@@ -21,7 +21,15 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from verify import registry
-from verify.cli_util import OneLineParser, UsageError, check_output_options, fail
+from verify.cli_util import (
+    OneLineParser,
+    UsageError,
+    check_output_options,
+    fail,
+    guard_memory,
+    pop_max_memory,
+    too_large,
+)
 from verify.display import table
 
 SUBCOMMANDS = {
@@ -37,14 +45,41 @@ OUTPUTS = {"grok": {"--out": "dir"}}
 INTERRUPTED = 130   # the shell's status for SIGINT
 
 
+def grok_estimate(argv: list[str]) -> list[tuple[str, int]]:
+    """Bytes of `grok --p P`: the pair tables (a, b, labels, permutation, splits: ~6 p^2 int64)
+    and the all-pairs logits and Fourier bases of the progress measures (~3 p^3 float32)."""
+    ap = argparse.ArgumentParser(add_help=False)
+    ap.add_argument("--p", type=int, default=None)
+    try:
+        p = ap.parse_known_args(argv)[0].p
+    except SystemExit:          # grok's own parser reports bad values
+        return []
+    if p is None or p < 2:
+        return []
+    return [(f"grok --p {p}", 6 * p * p * 8 + 3 * p**3 * 4)]
+
+
+# memory estimates of subcommands whose parsers live elsewhere (inspect and bench have theirs)
+ESTIMATES = {"grok": grok_estimate}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         if args and args[0] in SUBCOMMANDS:
             if "-h" not in args and "--help" not in args:
                 check_output_options(args[1:], OUTPUTS.get(args[0], {}))
+            rest, limit = args[1:], None
+            if args[0] in ESTIMATES and "-h" not in args and "--help" not in args:
+                rest, limit = pop_max_memory(rest)
+                guard_memory(ESTIMATES[args[0]](rest), limit)
             module = importlib.import_module(SUBCOMMANDS[args[0]])
-            return int(module.main(args[1:]))
+            from constructions import validation
+            try:
+                with validation.memory_limit_set(limit):
+                    return int(module.main(rest))
+            except validation.TooLarge as error:
+                raise too_large(error) from None
         return run_claims(args)
     except (UsageError, ValueError, TypeError) as error:
         return fail(str(error))
