@@ -67,24 +67,19 @@ def test_page_is_self_contained(tmp_path):
 
 
 def test_a_trained_model_folder_adds_a_view(tmp_path):
-    from safetensors.torch import save_file
+    from verify.analysis.load import save_folder
 
     cfg = transformer.Config(n_layers=2, n_heads=2, d_model=8, d_head=4, d_vocab=10, n_ctx=12)
     model = transformer.Transformer.from_weights(cfg, transformer.random_weights(cfg, seed=0))
-    folder = tmp_path / "model"
-    folder.mkdir()
-    (folder / "config.json").write_text(json.dumps({
-        "n_layers": 2, "n_heads": 2, "d_model": 8, "d_head": 4, "d_vocab": 10, "n_ctx": 12,
-        "attn_only": True, "d_mlp": None, "act_fn": None, "d_vocab_out": -1}))
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()},
-              str(folder / "model.safetensors"))
+    folder = save_folder(model, tmp_path / "model")
     loaded, tokens = web_report.load_model_folder(folder)
-    assert len(tokens) == 10 and tokens[:5] == tokens[5:]
+    assert len(tokens) == 11 and tokens[0] == 9 and tokens[1:6] == tokens[6:]
     assert torch.equal(loaded(torch.tensor([tokens])), model(torch.tensor([tokens])))
     views = web_report.attention_views(folder)
     assert len(views) == 3 and views[2]["heads"] == ["L0H0", "L0H1", "L1H0", "L1H1"]
+    assert views[2]["tokens"][0] == "BOS"
     (folder / "config.json").write_text("{not json")
-    with pytest.raises(ValueError, match="is not a model folder"):
+    with pytest.raises(ValueError, match="--model: .*not valid JSON"):
         web_report.load_model_folder(folder)
 
 

@@ -80,7 +80,8 @@ def attention_views(model_dir: Path | None = None) -> list[dict[str, Any]]:
                        report_text.caption(Path("induction_cat_sat.png"))))
     if model_dir is not None:
         trained, tokens = load_model_folder(model_dir)
-        views.append(_view(trained, tokens, [str(t) for t in tokens],
+        labels = ["BOS", *[str(t) for t in tokens[1:]]]
+        views.append(_view(trained, tokens, labels,
                            f"Trained model {model_dir.name}: a random sequence and its repeat",
                            "Every head of every layer of the model folder given with --model, "
                            "on random tokens repeated once: an induction head attends from "
@@ -104,34 +105,21 @@ def _view(model: Any, tokens: list[int], labels: list[str], title: str, caption:
 
 
 def load_model_folder(folder: Path) -> tuple[Any, list[int]]:
-    """A model folder (config.json in TransformerLens's field names + model.safetensors) and a
-    repeated random sequence for it; ValueError naming what is wrong."""
-    from safetensors.torch import load_file
+    """A model folder (config.json in TransformerLens's field names + model.safetensors, as
+    `python -m verify train-induction` writes it; read by `verify.analysis.load`) and a
+    sequence for it: BOS (the last token id, as in `verify.formation.task`), then up to 16
+    random tokens and their repeat. ValueError naming what is wrong."""
+    from verify.analysis.load import load_folder
 
-    from constructions.transformer import Config, Transformer
-
-    folder = Path(folder)
     try:
-        raw = json.loads((folder / "config.json").read_text())
-        weights = load_file(str(folder / "model.safetensors"))
-    except (OSError, ValueError) as error:
-        raise ValueError(f"--model {str(folder)!r} is not a model folder (config.json and "
-                         f"model.safetensors): {error}") from None
-    fields = ("n_layers", "n_heads", "d_model", "d_head", "d_vocab", "n_ctx", "d_mlp", "act_fn",
-              "d_vocab_out")
-    cfg_args = {k: raw.get(k) for k in fields if raw.get(k) is not None}
-    if raw.get("attn_only"):
-        cfg_args.pop("d_mlp", None)
-        cfg_args.pop("act_fn", None)
-    if cfg_args.get("d_vocab_out") in (-1, None):
-        cfg_args.pop("d_vocab_out", None)
-    cfg = Config(**cfg_args, attn_scale=float(raw.get("attn_scale", 1.0)))
-    model = Transformer.from_weights(cfg, {k: v for k, v in weights.items()
-                                           if k in cfg.parameter_shapes()})
+        model = load_folder(folder)
+    except ValueError as error:
+        raise ValueError(f"--model: {error}") from None
+    cfg = model.cfg
     half = max(1, min(16, (cfg.n_ctx - 1) // 2))
     gen = torch.Generator().manual_seed(0)
-    first = torch.randint(0, cfg.d_vocab, (half,), generator=gen).tolist()
-    return model, [*first, *first]
+    first = torch.randint(0, max(1, cfg.d_vocab - 1), (half,), generator=gen).tolist()
+    return model, [cfg.d_vocab - 1, *first, *first]
 
 
 def adder_margins(ps: range = range(2, 60)) -> dict[str, Any]:
