@@ -10,13 +10,15 @@ formation
   head in layer 0 and an induction head in layer 1 (each scoring >= HEAD_MIN, ~8x chance), the
   induction head K-composing with the previous-token head above the random baseline by
   >= COMPOSITION_SIGMAS standard deviations (Elhage et al. 2021);
-- restated: the same, plus what "formation" means in proofs/: the induction score jumps during
-  training (a phase change), the ICL score changes within the same log intervals (Olsson et
-  al. 2022), and the trained QK circuit read through the previous-token head's OV matches the
-  construction's diagonal on >= DIAGONAL_MIN of the tokens.
+- restated (proofs/): in every one of >= 3 seeds an induction head (>= HEAD_MIN) forms in layer
+  1 at a phase change (the induction score jumps) during which the ICL score changes too
+  (Olsson et al. 2022), and it keys on what a layer-0 head moved: its QK circuit read through
+  that head's OV circuit has the construction's diagonal on >= DIAGONAL_MIN of the tokens
+  (K-composition read on the tokens; chance is 1/V). The layer-0 head need not be a clean
+  previous-token head: the previous-token signal may be spread over several heads.
 primary_icl_mechanism
 - literal (the sentence taken as it stands, for any model that learns in context): every model
-  with an ICL score of size >= ICL_MIN loses >= PRIMARY_SHARE of it when its induction heads are
+  whose ICL score is <= -ICL_MIN (the context lowers its loss by ICL_MIN nats or more) loses >= PRIMARY_SHARE of it when its induction heads are
   mean-ablated; the one-layer controls, which learn in context with no induction head, are
   models too;
 - restated (proofs/): on the two-layer models, mean-ablating the induction heads removes
@@ -82,7 +84,8 @@ class Circuit:
     k_composition: float                     # previous-token head -> induction head
     baseline_mean: float
     baseline_std: float
-    diagonal_share: float
+    diagonal_share: float                    # through the previous-token head's OV
+    best_diagonal_share: float = 0.0         # through the best layer-0 head's OV
 
 
 def measure_circuit(model: Transformer, *, seed: int = train.EVAL_SEED + 1) -> Circuit:
@@ -95,10 +98,11 @@ def measure_circuit(model: Transformer, *, seed: int = train.EVAL_SEED + 1) -> C
     p = max(range(model.cfg.n_heads), key=lambda h: head[0][h]["previous_token"])
     i = max(range(model.cfg.n_heads), key=lambda h: head[last][h]["induction"])
     base = composition.baseline(model.cfg.d_model, model.cfg.d_head)
-    S = compare.token_qk_through_ov(model, (0, p), (last, i), model.cfg.d_vocab - 1)
+    shares = [compare.diagonal_share(compare.token_qk_through_ov(
+        model, (0, h), (last, i), model.cfg.d_vocab - 1)) for h in range(model.cfg.n_heads)]
     return Circuit((0, p, head[0][p]["previous_token"]), (last, i, head[last][i]["induction"]),
                    composition.pair(model, 0, p, last, i, "k"), base["mean"], base["std"],
-                   compare.diagonal_share(S))
+                   shares[p], max(shares))
 
 
 def _circuit_holds(c: Circuit) -> dict[str, bool]:
@@ -125,21 +129,23 @@ def check_formation_literal(circuits: Sequence[Circuit] | None = None,
 def check_formation_restated(circuits: Sequence[Circuit] | None = None,
                              phases: Sequence[dict[str, Any]] | None = None,
                              min_seeds: int = MIN_SEEDS) -> Finding:
-    """The literal conditions, a phase change whose ICL change coincides, and the diagonal."""
+    """Induction head, phase change with the ICL change, diagonal through a layer-0 head."""
     if circuits is None:
         circuits = _default_circuits()
     if phases is None:
         phases = [trained_run(2, s)["phase"] for s in SEEDS]
     if len(phases) != len(circuits):
         raise ValueError("circuits and phases must have one entry per seed")
-    per = [{**_circuit_holds(c), "phase_change": ph["step"] is not None,
+    per = [{"induction_head": c.induction[2] >= HEAD_MIN,
+            "phase_change": ph["step"] is not None,
             "icl_coincides": bool(ph["icl_coincides"]),
-            "diagonal": c.diagonal_share >= DIAGONAL_MIN} for c, ph in zip(circuits, phases)]
+            "diagonal": c.best_diagonal_share >= DIAGONAL_MIN}
+           for c, ph in zip(circuits, phases)]
     holds = len(circuits) >= min_seeds and all(all(p.values()) for p in per)
     return Finding(holds, {"seeds": len(circuits), "conditions": per,
                            "phase_change_steps": [ph["step"] for ph in phases],
                            "icl_change_steps": [ph["icl_step"] for ph in phases],
-                           "diagonal_shares": [c.diagonal_share for c in circuits],
+                           "diagonal_shares": [c.best_diagonal_share for c in circuits],
                            "diagonal_min": DIAGONAL_MIN})
 
 
@@ -188,15 +194,16 @@ def _default_models() -> tuple[list[Transformer], list[Transformer]]:
 
 
 def check_primary_literal(models: Sequence[Transformer] | None = None,
-                          controls: Sequence[Transformer] | None = None) -> Finding:
-    """Every model that learns in context (|ICL| >= ICL_MIN) owes >= PRIMARY_SHARE of it to its
-    induction heads."""
+                          controls: Sequence[Transformer] | None = None,
+                          task: TaskConfig | None = None) -> Finding:
+    """Every model that learns in context (ICL score <= -ICL_MIN) owes >= PRIMARY_SHARE of it to
+    its induction heads."""
     if models is None or controls is None:
         two, ctl = _default_models()
         models = two if models is None else models
         controls = ctl if controls is None else controls
-    found = [measure_icl(m) for m in [*models, *controls]]
-    learners = [f for f in found if abs(f["icl_score"]) >= ICL_MIN]
+    found = [measure_icl(m, task=task) for m in [*models, *controls]]
+    learners = [f for f in found if f["icl_score"] <= -ICL_MIN]  # the context lowers the loss
     per = [f["share_removed_by_induction_heads"] >= PRIMARY_SHARE for f in learners]
     holds = bool(learners) and all(per)
     return Finding(holds, {"models": len(models), "controls": len(controls),
@@ -208,7 +215,8 @@ def check_primary_literal(models: Sequence[Transformer] | None = None,
 
 
 def check_primary_restated(models: Sequence[Transformer] | None = None,
-                           controls: Sequence[Transformer] | None = None) -> Finding:
+                           controls: Sequence[Transformer] | None = None,
+                           task: TaskConfig | None = None) -> Finding:
     """Two-layer models: induction heads remove >= PRIMARY_SHARE, more than any other single head
     outside the circuit; controls reach < CONTROL_SHARE of the two-layer ICL score."""
     defaults = models is None and controls is None
@@ -220,24 +228,38 @@ def check_primary_restated(models: Sequence[Transformer] | None = None,
         raise ValueError("models must hold at least one two-layer model")
     rows = []
     for m in models:
-        f = measure_icl(m)
+        f = measure_icl(m, task=task)
         circuit = {f"{layer}.{h}" for layer, h in f["induction_heads"]}
         circuit.add(f"0.{measure_circuit(m).previous_token[1]}")
-        others = {k: v for k, v in f["share_removed_per_head"].items() if k not in circuit}
-        top_other = max(others.values(), default=0.0)
-        rows.append({**f, "circuit": sorted(circuit), "largest_other_share": top_other,
-                     "primary": f["share_removed_by_induction_heads"] >= PRIMARY_SHARE,
-                     "beats_other_heads": f["share_removed_by_induction_heads"] > top_other})
+        rows.append({**f, "circuit": sorted(circuit)})
+    ctl = [measure_icl(c, task=task) for c in controls]
+    found = primary_conditions(rows, [c["icl_score"] for c in ctl])
+    return Finding(found["holds"], {**found, "two_layer": rows,
+                                    "controls": [{"icl_score": c["icl_score"],
+                                                  "acc_repeated": c["acc_repeated"]} for c in ctl],
+                                    "control_share": CONTROL_SHARE,
+                                    "two_layers_required_evidence": two_layer_evidence()
+                                    if defaults else None})
+
+
+def primary_conditions(rows: Sequence[dict[str, Any]], control_icl: Sequence[float]
+                       ) -> dict[str, Any]:
+    """The restated conditions from measurements: each row (a two-layer model) has
+    "share_removed_by_induction_heads", "share_removed_per_head" and "circuit" (head names)."""
+    if not rows:
+        raise ValueError("rows must hold at least one two-layer model's measurements")
+    per = []
+    for r in rows:
+        others = [v for k, v in r["share_removed_per_head"].items() if k not in r["circuit"]]
+        top = max(others, default=0.0)
+        per.append({"primary": r["share_removed_by_induction_heads"] >= PRIMARY_SHARE,
+                    "beats_other_heads": r["share_removed_by_induction_heads"] > top,
+                    "largest_other_share": top})
     two_icl = sum(abs(r["icl_score"]) for r in rows) / len(rows)
-    ctl = [measure_icl(c) for c in controls]
-    ctl_ok = [abs(c["icl_score"]) < CONTROL_SHARE * two_icl for c in ctl]
-    holds = all(r["primary"] and r["beats_other_heads"] for r in rows) and all(ctl_ok)
-    return Finding(holds, {"two_layer": rows, "two_layer_mean_icl": two_icl,
-                           "controls": [{"icl_score": c["icl_score"],
-                                         "acc_repeated": c["acc_repeated"]} for c in ctl],
-                           "controls_below_share": ctl_ok, "control_share": CONTROL_SHARE,
-                           "two_layers_required_evidence": two_layer_evidence()
-                           if defaults else None})
+    below = [abs(c) < CONTROL_SHARE * two_icl for c in control_icl]
+    holds = all(p["primary"] and p["beats_other_heads"] for p in per) and all(below)
+    return {"holds": holds, "per_model": per, "two_layer_mean_icl": two_icl,
+            "controls_below_share": below}
 
 
 def two_layer_evidence() -> dict[str, Any]:
