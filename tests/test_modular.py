@@ -71,6 +71,19 @@ def test_brute_force_and_network_agree_with_the_certificate():
     assert adder_pairs.brute_force(modular.build_unchecked(6, (2, 4)))["certified"] is False
 
 
+def test_brute_force_decides_margin_above_twice_its_error_at_the_edge():
+    """brute_force reuses a certificate's delta_R: choose it so that 2 x error == margin."""
+    adder = modular.build_adder(11)
+    cert = ac.certify(adder)
+    base = adder_pairs.brute_force(adder, cert={**cert, "delta_R": 0.0})
+    margin, other = base["min_margin"], base["error_bound"]          # error = delta_R + other
+    delta = _extra_at_edge(margin, other)
+    at = adder_pairs.brute_force(adder, cert={**cert, "delta_R": delta})
+    assert 2 * at["error_bound"] == margin and at["certified"] is False
+    below = adder_pairs.brute_force(adder, cert={**cert, "delta_R": math.nextafter(delta, 0)})
+    assert below["certified"] is True
+
+
 def test_dirichlet_margin_closed_form_values_and_proof_steps():
     assert modular.dirichlet_margin(2) == 2 and modular.dirichlet_margin(3) == 1.5
     assert modular.dirichlet_margin(4) == 1 and modular.dirichlet_margin(1009) == 504.5
@@ -195,9 +208,9 @@ def _broken(p: int, name: str, index: tuple[int, ...], delta: float):
     ("blocks.0.attn.b_K", (0, 0), "b_K is not zero"),
     ("blocks.0.mlp.b_in", (3,), "b_in is not zero"),
     ("pos_embed.W_pos", (1, 0), "W_pos is not zero"),
-    ("embed.W_E", (0, 10), "W_E writes outside slot B"),
+    ("embed.W_E", (0, 6), "W_E writes outside slot B"),         # column 2m: first past slot B
     ("unembed.W_U", (0, 0), "W_U reads slots B or S"),
-    ("unembed.W_U", (7, 0), "W_U reads slots B or S"),
+    ("unembed.W_U", (11, 0), "W_U reads slots B or S"),         # row 4m - 1: last of slot S
 ])
 def test_each_structure_guard_refuses(name, index, reason):
     adder = _broken(7, name, index, 0.25)                          # p = 7: m = 3, d_model 18
