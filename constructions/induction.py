@@ -7,13 +7,18 @@ t >= 1 hold content tokens 0..V-1; the target at t is x_{j+1} for the LARGEST j 
 x_j = x_t (the most recent earlier occurrence), and BOS when there is none (a BOS "sink", as in
 tracr's categorical attention).
 
-Theorem. Let N = n_ctx >= 2 and beta*(N) = ln(4 N (N - 1)). For attention="hard" (any beta) the
-logits at every position of every sequence of length <= N equal the one-hot of the reference
-target exactly. For attention="softmax" and beta >= beta*(N) the argmax of the logits equals the
-reference target on every such sequence; the attention mass off the target is at most
-delta_1 = (N - 1) e^{-beta} in layer 1 and delta_2 = (N - 1) e^{-beta g_2}, with
-g_2 = 1 - 2 N delta_1 >= 1/2, in layer 2; the logit margin is at least 1 - 2 delta_2 > 0.
-(N = 1: every row has one key and any beta > 0 works.) beta* does not depend on V.
+Theorem. Let N = n_ctx >= 2 and beta*(N) = ln(8 N). For attention="hard" (any beta) the logits
+at every position of every sequence of length <= N equal the one-hot of the reference target
+exactly. For attention="softmax" and beta >= beta*(N) the argmax of the logits equals the
+reference target on every such sequence. The bounds behind it (`mass_bounds`, valid for every
+beta > 0): layer 1's mass off i - 1 is at most delta_1 = min((N-1) e^{-beta}, 2 e^{-beta} +
+e^{-4 beta} / (1 - e^{-5 beta})) (its scores fall off quadratically); a layer-2 score moves by at
+most eta = 2 N delta_1 (units of beta); layer 2's mass off the target is at most
+delta_2 = e^{beta (eta - 1)} / (1 - e^{-beta}) + e^{-beta (N + 1 - eta)} + (N-1) e^{-beta (N + 2 - 2 eta)}
+(earlier matches lie at least 1, 2, 3, ... recency steps behind: a geometric tail); the logit
+margin is at least 1 - 2 delta_2. At beta = ln(8N): eta <= 0.5001 and delta_2 < 0.27, and every
+term decreases in beta beyond it. (N = 1: one key per row, any beta > 0.) beta* does not
+depend on V. proofs/induction.md has the proof.
 
 Circuit (subspaces in `previous_token.Layout`):
   layer 1 (`previous_token.previous_token_head`): position i receives e_prev(x_{i-1}).
@@ -39,24 +44,33 @@ HARD_BETA = 1.0  # hard attention is the beta -> infinity limit; beta = 1 keeps 
 
 
 def beta_star(n_ctx: int, vocab_size: int = 1) -> float:
-    """beta*(N) = ln(4 N (N - 1)) for N >= 2 and 0 for N = 1 (any beta > 0); V does not enter."""
+    """beta*(N) = ln(8 N) for N >= 2 and 0 for N = 1 (any beta > 0); V does not enter."""
     n = validation.check_int("n_ctx", n_ctx, minimum=1)
     validation.check_int("vocab_size", vocab_size, minimum=1)
-    return 0.0 if n == 1 else math.log(4 * n * (n - 1))
+    return 0.0 if n == 1 else math.log(8 * n)
+
+
+def _exp(x: float) -> float:
+    return math.exp(min(x, 700.0))  # the bounds are capped at 1 anyway; avoid OverflowError
 
 
 def mass_bounds(beta: float, n_ctx: int) -> dict[str, float]:
     """The proof's chain of bounds at temperature ``beta`` (valid for every beta > 0).
 
-    delta_1: layer-1 mass off i - 1; gap_2: layer-2 score gap / beta (may be <= 0, then the
-    proof says nothing); delta_2: layer-2 mass off the target (capped at 1); margin: the
-    guaranteed logit margin 1 - 2 delta_2; certified: the proof's hypothesis beta >= beta*."""
+    delta_1: layer-1 mass off i - 1; eta: the largest change of a layer-2 score, in units of
+    beta (2 N delta_1); delta_2: layer-2 mass off the target (capped at 1); margin: the
+    guaranteed logit margin 1 - 2 delta_2 (correct predictions when > 0); certified: the
+    theorem's hypothesis beta >= beta*."""
     beta = validation.check_positive_real("beta", beta)
     n = validation.check_int("n_ctx", n_ctx, minimum=1)
-    delta_1 = min(1.0, (n - 1) * math.exp(-beta))
-    gap_2 = 1.0 - 2 * n * delta_1
-    delta_2 = 1.0 if gap_2 <= 0 else min(1.0, (n - 1) * math.exp(-beta * gap_2))
-    return {"delta_1": delta_1, "gap_2": gap_2, "delta_2": delta_2, "margin": 1 - 2 * delta_2,
+    if n == 1:  # one key per row: nothing off target
+        return {"delta_1": 0.0, "eta": 0.0, "delta_2": 0.0, "margin": 1.0, "certified": True}
+    tail = math.exp(-4 * beta) / -math.expm1(-5 * beta)   # sum_{d>=2} e^{-beta d^2}
+    delta_1 = min(1.0, (n - 1) * math.exp(-beta), 2 * math.exp(-beta) + tail)
+    eta = 2 * n * delta_1
+    delta_2 = min(1.0, _exp(beta * (eta - 1)) / -math.expm1(-beta)
+                  + _exp(-beta * (n + 1 - eta)) + (n - 1) * _exp(-beta * (n + 2 - 2 * eta)))
+    return {"delta_1": delta_1, "eta": eta, "delta_2": delta_2, "margin": 1 - 2 * delta_2,
             "certified": beta >= beta_star(n)}
 
 

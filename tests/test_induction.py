@@ -86,17 +86,35 @@ def test_transformer_lens_runs_the_same_weights() -> None:
 
 # --- the temperature bound -----------------------------------------------------------------
 
-@pytest.mark.parametrize("n", [2, 3, 8, 64, 512, 4096])
+@pytest.mark.parametrize("n", [2, 3, 8, 64, 512, 4096, 10**6])
 def test_beta_star_formula_at_and_below(n: int) -> None:
     star = induction.beta_star(n)
-    assert star == pytest.approx(math.log(4 * n * (n - 1)), rel=1e-15)
+    assert star == pytest.approx(math.log(8 * n), rel=1e-15)
     at = induction.mass_bounds(star, n)
-    assert at["certified"]
-    assert at["gap_2"] >= 0.5 - 1e-12 and at["delta_2"] < 0.5 and at["margin"] > 0
-    assert at["delta_1"] == pytest.approx(1 / (4 * n), rel=1e-12)
+    assert at["certified"] and at["eta"] <= 0.5001          # the proof's numbers at beta*
+    assert at["delta_2"] < 0.27 and at["margin"] > 0.46
     below = induction.mass_bounds(star * (1 - 1e-9), n)
-    assert not below["certified"] and below["gap_2"] < 0.5
+    assert not below["certified"] and below["delta_2"] >= at["delta_2"]
     assert induction.default_beta(n) == star
+
+
+@given(st.integers(2, 5000), st.floats(0.0, 30.0))
+@example(2, 0.0)
+@example(3, 0.0)                                           # the largest delta_2 at beta*
+def test_bounds_decrease_beyond_beta_star(n: int, extra: float) -> None:
+    """Every bound improves as beta grows past beta*, so beta >= beta* keeps delta_2 < 1/2."""
+    star = induction.beta_star(n)
+    lo, hi = induction.mass_bounds(star + extra, n), induction.mass_bounds(star + extra + 0.5, n)
+    assert hi["delta_1"] <= lo["delta_1"] and hi["eta"] <= lo["eta"]
+    assert hi["delta_2"] <= lo["delta_2"] < 0.27
+
+
+def test_bounds_at_small_beta_and_large_n_stay_finite() -> None:
+    b = induction.mass_bounds(5.0, 4096)          # eta is 110: the exponent would overflow
+    assert b["delta_2"] == 1.0 and b["margin"] == -1.0 and not b["certified"]
+    assert induction.mass_bounds(0.01, 3)["delta_1"] == 1.0
+    assert induction.mass_bounds(2.0, 1) == {"delta_1": 0.0, "eta": 0.0, "delta_2": 0.0,
+                                             "margin": 1.0, "certified": True}
 
 
 def test_beta_star_ignores_vocab_and_n1() -> None:

@@ -152,14 +152,15 @@ def test_induction_restated_softmax_conditions() -> None:
     star = induction.beta_star(24)
     ev = _restated(soft=_soft(4, 24, star * (1 - 1e-9)))
     assert not ev["holds"] and not ev["certified_beta"] and ev["correct"] and ev["mass_1_within"]
-    ev = _restated(soft=_scale(_soft(4, 24), "blocks.0.attn.W_Q", 0.5))
+    ev = _restated(soft=_scale(_soft(4, 24), "blocks.0.attn.W_Q", 0.9))
     assert not ev["holds"] and not ev["mass_1_within"] and ev["certified_beta"]
-    biased = _edit(_soft(4, 24), "unembed.b_U", lambda b: b.__setitem__(4, 0.99))
+    assert ev["mass_2_within"] and ev["margin_within"] and ev["correct"]
+    biased = _edit(_soft(4, 24), "unembed.b_U", lambda b: b.__setitem__(4, 0.3))
     ev = _restated(soft=biased)
     assert not ev["holds"] and not ev["margin_within"] and ev["correct"] and ev["mass_2_within"]
     # block 1 blurred: mass_2 crosses delta_2 where the margin crosses 1 - 2 delta_2 (the rival
     # takes the whole off-target mass), so the two fail together
-    ev = _restated(soft=_scale(_soft(4, 24), "blocks.1.attn.W_Q", 0.08))
+    ev = _restated(soft=_scale(_soft(4, 24), "blocks.1.attn.W_Q", 0.5))
     assert not ev["holds"] and not ev["mass_2_within"] and ev["mass_1_within"]
     assert ev["certified_beta"] and not ev["margin_within"]
     ev = _restated(soft=_soft(4, 24, 1.0))                      # far too cold

@@ -10,7 +10,7 @@ against the key that drew the most other attention (BOS, another match, a non-ma
 Bisection assumes that correctness, once reached, stays as beta grows; the function checks
 this on a grid from the threshold up to beta* (``monotone_above``) instead of assuming it.
 
-Proved around it (proofs/induction.md): beta*(N) = ln(4N(N-1)) suffices for every V; every
+Proved around it (proofs/induction.md): beta*(N) = ln(8N) suffices for every V; every
 beta <= ln(2N-3) fails on the family [BOS, b, ..., b, a] (`lower_bound`, `lower_bound_family`).
 
     python -m verify.beta_threshold --out proofs/data/induction_thresholds.json
