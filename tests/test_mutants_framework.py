@@ -348,3 +348,18 @@ def test_inspect_worked_example_1_prints_the_matrices(capsys):
                                          r"unrecognized arguments: --nope$"):
         W1.inspect_worked_example_1(["--nope"])
     assert W1.INSPECT == {"worked_example_1": W1.inspect_worked_example_1}
+
+
+def test_score_gap_is_relative_to_the_products_scale():
+    """One token, d_model = d_head = 1, x = 2, W_Q = W_K = 2, attn_scale 2: the products'
+    scale is |x| |W_Q| |W_K| |x| / attn_scale = 8, so a score off by 1 is a gap of 1/8."""
+    cfg = transformer.Config(n_layers=1, n_heads=1, d_model=1, d_head=1, d_vocab=1, n_ctx=1,
+                             attn_scale=2.0)
+    weights = transformer.Transformer(cfg).weights()
+    weights["embed.W_E"] = torch.full((1, 1), 2.0, dtype=torch.float64)
+    weights["blocks.0.attn.W_Q"] = torch.full((1, 1, 1), 2.0, dtype=torch.float64)
+    weights["blocks.0.attn.W_K"] = torch.full((1, 1, 1), 2.0, dtype=torch.float64)
+    model = transformer.Transformer.from_weights(cfg, weights)
+    tokens = torch.zeros(1, 1, dtype=torch.long)
+    assert F.score_gap(model, tokens) == 0.0
+    assert F.score_gap(model, tokens, run=at_call(1, 1.0, scores=True)) == 0.125
