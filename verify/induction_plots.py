@@ -98,9 +98,10 @@ def plot_patterns(folder: str, attention: str = "softmax") -> list[str]:
             fig.colorbar(im, ax=top, fraction=0.046, label="weight")
             im = bottom.imshow(pattern.clip(min=LOG_FLOOR), cmap="magma",
                                norm=LogNorm(vmin=LOG_FLOOR, vmax=1))
-            bottom.set_title(f"log scale: off-target mass (proved <= {delta:.2g} per row; "
-                             f"black: 0 or < {LOG_FLOOR:.0e})",
-                             fontsize=10)
+            proved = (f"proved <= {delta:.2g} per row" if attention == "softmax"
+                      else "hard attention: exactly 0")
+            bottom.set_title(f"log scale: off-target mass ({proved}; "
+                             f"black: 0 or < {LOG_FLOOR:.0e})", fontsize=10)
             fig.colorbar(im, ax=bottom, fraction=0.046, label="weight (log scale)")
             for ax in (top, bottom):
                 ax.set_xticks(range(len(labels)), labels, rotation=60)
