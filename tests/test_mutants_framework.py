@@ -363,3 +363,14 @@ def test_score_gap_is_relative_to_the_products_scale():
     tokens = torch.zeros(1, 1, dtype=torch.long)
     assert F.score_gap(model, tokens) == 0.0
     assert F.score_gap(model, tokens, run=at_call(1, 1.0, scores=True)) == 0.125
+
+
+def test_well_conditioned_is_seeded_orthogonal_times_a_scale_in_half_to_two():
+    m = F.well_conditioned(200, torch.Generator().manual_seed(5))
+    assert m.dtype == torch.float64 and m.shape == (200, 200)
+    assert F.well_conditioned(3, torch.Generator().manual_seed(5), torch.float32).dtype == torch.float32
+    torch.testing.assert_close(m, F.well_conditioned(200, torch.Generator().manual_seed(5)))
+    scales = m.norm(dim=0)  # Q diag(s): column k has norm s_k
+    assert 0.5 <= float(scales.min()) < 0.55 and 1.95 < float(scales.max()) <= 2.0
+    q = m / scales
+    torch.testing.assert_close(q.T @ q, torch.eye(200, dtype=torch.float64))
