@@ -44,7 +44,7 @@ def ablate(model: Transformer, layer: int, head: int, kind: str = "zero",
             _, cache = model.run_with_cache(reference)
         z = cache[f"blocks.{layer}.attn.hook_z"][:, :, head].detach()  # [batch, pos, d_head]
         with torch.no_grad():
-            attn.b_O += z.mean(dim=(0, 1)) @ attn.W_O[head]
+            attn.b_O.add_(z.mean(dim=(0, 1)) @ attn.W_O[head])
     with torch.no_grad():
         attn.W_O[head] = 0
     return out

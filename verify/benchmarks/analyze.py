@@ -51,7 +51,8 @@ def tl_scores(ht, tokens: torch.Tensor) -> dict[str, torch.Tensor]:  # noqa: ANN
             ht.to_tokens = lambda *_a, _s=seq, **_k: _s[None]
             for layer in range(cfg.n_layers):
                 for head in range(cfg.n_heads):
-                    found = detect_head(ht, "unused", name, heads=[(layer, head)])
+                    found = detect_head(ht, "unused", name,  # type: ignore[arg-type]
+                                        heads=[(layer, head)])
                     total[layer, head] += float(found[layer, head])
         out[kind] = total / len(tokens)
     return out

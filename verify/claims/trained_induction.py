@@ -18,9 +18,9 @@ formation
   previous-token head: the previous-token signal may be spread over several heads.
 primary_icl_mechanism
 - literal (the sentence taken as it stands, for any model that learns in context): every model
-  whose ICL score is <= -ICL_MIN (the context lowers its loss by ICL_MIN nats or more) loses >= PRIMARY_SHARE of it when its induction heads are
-  mean-ablated; the one-layer controls, which learn in context with no induction head, are
-  models too;
+  whose ICL score is <= -ICL_MIN (the context lowers its loss by ICL_MIN nats or more) loses
+  >= PRIMARY_SHARE of it when its induction heads are mean-ablated; the one-layer controls,
+  which learn in context with no induction head, are models too;
 - restated (proofs/): on the two-layer models, mean-ablating the induction heads removes
   >= PRIMARY_SHARE of the ICL score, more than ablating any single other head outside the
   circuit (the previous-token head belongs to it), and one-layer models of about equal
@@ -60,7 +60,7 @@ def mlp_width(cfg: train.TrainConfig) -> int:
     return round((4 * h * d * e + 3 * h * e) / (2 * d + 1))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def trained_run(n_layers: int, seed: int, mlp: bool = False) -> dict[str, Any]:
     """One summarized run of the default configuration (cached: trained once per process)."""
     base = train.TrainConfig()
@@ -232,11 +232,12 @@ def check_primary_restated(models: Sequence[Transformer] | None = None,
         circuit = {f"{layer}.{h}" for layer, h in f["induction_heads"]}
         circuit.add(f"0.{measure_circuit(m).previous_token[1]}")
         rows.append({**f, "circuit": sorted(circuit)})
-    ctl = [measure_icl(c, task=task) for c in controls]
-    found = primary_conditions(rows, [c["icl_score"] for c in ctl])
+    measured = [measure_icl(c, task=task) for c in controls]
+    found = primary_conditions(rows, [c["icl_score"] for c in measured])
     return Finding(found["holds"], {**found, "two_layer": rows,
                                     "controls": [{"icl_score": c["icl_score"],
-                                                  "acc_repeated": c["acc_repeated"]} for c in ctl],
+                                                  "acc_repeated": c["acc_repeated"]}
+                                                 for c in measured],
                                     "control_share": CONTROL_SHARE,
                                     "two_layers_required_evidence": two_layer_evidence()
                                     if defaults else None})

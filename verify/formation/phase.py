@@ -48,11 +48,13 @@ def phase_change(history: Sequence[dict[str, Any]], log_every: int) -> dict[str,
               "loss_repeated": [row["loss_repeated"] for row in history]}
     at = {k: midpoint_step(steps, v, MIN_CHANGE[k]) for k, v in curves.items()}
     tolerance = COINCIDE_LOGS * log_every
-    both = at["induction"] is not None and at["icl_score"] is not None
+
+    def near(a: int | None, b: int | None) -> bool:
+        return a is not None and b is not None and abs(a - b) <= tolerance
+
     return {"step": at["induction"], "icl_step": at["icl_score"],
             "loss_step": at["loss_repeated"],
-            "icl_coincides": both and abs(at["icl_score"] - at["induction"]) <= tolerance,
-            "loss_coincides": (at["induction"] is not None and at["loss_repeated"] is not None
-                               and abs(at["loss_repeated"] - at["induction"]) <= tolerance),
+            "icl_coincides": near(at["icl_score"], at["induction"]),
+            "loss_coincides": near(at["loss_repeated"], at["induction"]),
             "tolerance_steps": tolerance,
             "induction_first_last": [curves["induction"][0], curves["induction"][-1]]}

@@ -3,8 +3,9 @@
 A run is deterministic given its `TrainConfig` (the seed fixes initialization and batches; the
 task's table_seed fixes the bigram table). The model is our `Transformer` (TransformerLens names,
 float32 for speed, no LayerNorm, scores divided by sqrt(d_head) as in TransformerLens), trained
-with AdamW (weight decay 0 by default: Adam) on the next-token loss at every position. Every ``log_every`` steps the run records,
-on a fixed held-out batch: the loss on the repeated half and early in the sequence, the
+with AdamW (weight decay 0 by default: Adam) on the next-token loss at every position. Every
+``log_every`` steps the run records, on a fixed held-out batch: the loss on the copied tokens
+and early in the sequence, the
 in-context-learning score (Olsson et al. 2022: loss late minus loss early; negative = the
 context helps), accuracy on the repeated half, and every head's previous-token and induction
 scores and every layer-0 -> layer-1 K-composition score (verify.analysis).
@@ -21,7 +22,6 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
 
 from constructions import validation
 from constructions.transformer import Config, Transformer
