@@ -374,3 +374,54 @@ def test_well_conditioned_is_seeded_orthogonal_times_a_scale_in_half_to_two():
     assert 0.5 <= float(scales.min()) < 0.55 and 1.95 < float(scales.max()) <= 2.0
     q = m / scales
     torch.testing.assert_close(q.T @ q, torch.eye(200, dtype=torch.float64))
+
+
+def test_well_conditioned_pins_its_draws():
+    g = torch.Generator().manual_seed(9)
+    torch.randn(1, 1, generator=g, dtype=torch.float64)  # the orthogonal factor's draw
+    s = 0.5 + 1.5 * torch.rand(1, generator=g, dtype=torch.float64)
+    m = F.well_conditioned(1, torch.Generator().manual_seed(9))
+    assert float(m.abs()) == float(s)
+
+
+def test_reparametrize_moves_exactly_the_documented_weights():
+    cfg = transformer.Config(n_layers=2, n_heads=2, d_model=3, d_head=2, d_vocab=4, n_ctx=3)
+    weights = transformer.random_weights(cfg, seed=6, biases=True)
+    g = torch.Generator().manual_seed(1)
+    M, N = F.well_conditioned(2, g), F.well_conditioned(2, g)
+    a = "blocks.1.attn."
+    plain = F.reparametrize(weights, 1, 0, M, N)
+    moved = F.reparametrize(weights, 1, 0, M, N, move_biases=True)
+    for name in ("b_Q", "b_K", "b_V"):
+        torch.testing.assert_close(plain[a + name], weights[a + name])  # not by default
+    torch.testing.assert_close(moved[a + "b_Q"][0], weights[a + "b_Q"][0] @ M)
+    torch.testing.assert_close(moved[a + "b_K"][0], weights[a + "b_K"][0] @ torch.linalg.inv(M).T)
+    torch.testing.assert_close(moved[a + "b_V"][0], weights[a + "b_V"][0] @ N)
+    for out in (plain, moved):
+        torch.testing.assert_close(out[a + "W_Q"][0], weights[a + "W_Q"][0] @ M)
+        torch.testing.assert_close(out[a + "W_K"][0], weights[a + "W_K"][0] @ torch.linalg.inv(M).T)
+        torch.testing.assert_close(out[a + "W_V"][0], weights[a + "W_V"][0] @ N)
+        torch.testing.assert_close(out[a + "W_O"][0], torch.linalg.inv(N) @ weights[a + "W_O"][0])
+        for name, value in weights.items():  # every other head and layer untouched
+            if not (name.startswith(a) and name.split(".")[-1] in
+                    ("W_Q", "W_K", "W_V", "W_O", "b_Q", "b_K", "b_V")):
+                torch.testing.assert_close(out[name], value)
+            else:
+                torch.testing.assert_close(out[name][1], value[1])
+        assert out[a + "W_Q"] is not weights[a + "W_Q"]  # a copy: the input is not changed
+
+
+def test_logit_change_is_seeded_and_reparametrizes_every_head_separately(monkeypatch):
+    model = F.random_model((2, 2, 5, 3, 6, 7, None), seed=1, biases=False)
+    tokens = F.random_tokens(model.cfg, 0)
+    first = F.logit_change(model, tokens, 7, move_biases=False)
+    assert first == F.logit_change(model, tokens, 7, move_biases=False) and 0 < first < FLOAT_TOL
+    seen = []
+    original = F.reparametrize
+
+    def spy(weights, layer, head, M, N, *, move_biases=False):
+        seen.append((layer, head))
+        return original(weights, layer, head, M, N, move_biases=move_biases)
+    monkeypatch.setattr(F, "reparametrize", spy)
+    F.logit_change(model, tokens, 7, move_biases=False)
+    assert seen == [(0, 0), (0, 1), (1, 0), (1, 1)]
