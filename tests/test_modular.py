@@ -84,6 +84,29 @@ def test_brute_force_decides_margin_above_twice_its_error_at_the_edge():
     assert below["certified"] is True
 
 
+class _TieStub:
+    """Logits 1 at the answer and at the answer + 1 (a tie the argmax breaks towards the lower
+    index, i.e. right except at the answer p - 1, where the tie partner is 0)."""
+
+    def __init__(self, p: int, wrong_at_top: bool):
+        self.p, self.wrong_at_top = p, wrong_at_top
+
+    def __call__(self, x, y):
+        s = (x + y) % self.p
+        logits = torch.nn.functional.one_hot(s, self.p).to(torch.float64)
+        partner = s + 1
+        keep = partner < self.p if not self.wrong_at_top else torch.ones_like(s, dtype=torch.bool)
+        logits[keep.nonzero().flatten(), partner[keep] % self.p] = 1.0
+        return logits
+
+
+def test_network_all_pairs_needs_no_wrong_argmax_and_a_positive_margin():
+    tie_only = adder_pairs.network_all_pairs(_TieStub(5, wrong_at_top=False))
+    assert tie_only["wrong"] == 0 and tie_only["min_margin"] == 0 and not tie_only["correct"]
+    wrong = adder_pairs.network_all_pairs(_TieStub(5, wrong_at_top=True))
+    assert wrong["wrong"] > 0 and not wrong["correct"]
+
+
 def test_dirichlet_margin_closed_form_values_and_proof_steps():
     assert modular.dirichlet_margin(2) == 2 and modular.dirichlet_margin(3) == 1.5
     assert modular.dirichlet_margin(4) == 1 and modular.dirichlet_margin(1009) == 504.5
