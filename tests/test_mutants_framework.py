@@ -425,3 +425,10 @@ def test_logit_change_is_seeded_and_reparametrizes_every_head_separately(monkeyp
     monkeypatch.setattr(F, "reparametrize", spy)
     F.logit_change(model, tokens, 7, move_biases=False)
     assert seen == [(0, 0), (0, 1), (1, 0), (1, 1)]
+
+
+@pytest.mark.parametrize("query", [[1, 1, 0, 0], [2, -1, 0, 0]])
+def test_worked_example_1_restated_for_oblique_queries(query):
+    """The aligned key is found for a query with two non-zero coordinates (the cross product
+    x0 k3 - x1 k2 must vanish, not the sum)."""
+    assert W1.check_restated(query=sp.Matrix([query])).holds
