@@ -183,3 +183,17 @@ def test_ctrl_c_prints_one_line_and_exits_130():
     assert proc.returncode == cli.INTERRUPTED, err
     lines = (first + err).splitlines()
     assert "Traceback" not in err and lines[-1].startswith("interrupted (Ctrl-C)")
+
+
+def test_ctrl_c_while_loading_is_one_line_too():
+    # the signal lands while verify.cli (and torch) load: simulated, so that it is deterministic
+    code = ("import builtins, runpy\nreal = builtins.__import__\n"
+            "def interrupted(name, *args, **kwargs):\n"
+            "    if name == 'verify.cli':\n        raise KeyboardInterrupt\n"
+            "    return real(name, *args, **kwargs)\n"
+            "builtins.__import__ = interrupted\n"
+            "runpy.run_module('verify', run_name='__main__')\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == cli.INTERRUPTED, result.stderr
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("interrupted")
