@@ -60,7 +60,7 @@ def test_page_is_self_contained(tmp_path):
     assert "unpkg.com" not in html and "<link" not in html
     for attr in re.findall(r"""(?:src|href)\s*=\s*['"]([^'"]+)""", html):
         assert not re.match(r"(https?:)?//", attr), attr
-    assert html.count("class='cv-view'") == 2
+    assert html.count("class='cv-view'") == 3
     assert "Mechanistic Interpretability and Circuit Analysis" in html
     assert "<td class='error'>error</td>" in html and "<td class='holds'>holds</td>" in html
     assert "href='../" not in html or "proofs/grokking.md#demo_2param_count" in html
@@ -76,8 +76,8 @@ def test_a_trained_model_folder_adds_a_view(tmp_path):
     assert len(tokens) == 11 and tokens[0] == 9 and tokens[1:6] == tokens[6:]
     assert torch.equal(loaded(torch.tensor([tokens])), model(torch.tensor([tokens])))
     views = web_report.attention_views(folder)
-    assert len(views) == 3 and views[2]["heads"] == ["L0H0", "L0H1", "L1H0", "L1H1"]
-    assert views[2]["tokens"][0] == "BOS"
+    assert len(views) == 4 and views[3]["heads"] == ["L0H0", "L0H1", "L1H0", "L1H1"]
+    assert views[3]["tokens"][0] == "BOS"
     (folder / "config.json").write_text("{not json")
     with pytest.raises(ValueError, match="--model: .*not valid JSON"):
         web_report.load_model_folder(folder)
@@ -109,7 +109,7 @@ def test_page_loads_in_chromium_without_errors(browser, tmp_path):
     errors = re.search(r'data-errors="([^"]*)"', body.group(1))
     assert views and errors, body.group(1)
     assert json.loads(errors.group(1).replace("&quot;", '"')) == []
-    assert int(views.group(1)) == 2                   # both attention views rendered
+    assert int(views.group(1)) == 3                   # every attention view rendered
     assert "<svg" in result.stdout                    # the charts were drawn
     assert "Uncaught" not in result.stderr
 
@@ -134,3 +134,15 @@ def test_the_recorder_catches_a_script_error(browser, tmp_path):
                                                "<script>undefinedFunction()</script></body>"))
     result = _chromium(browser, "--dump-dom", index.as_uri())
     assert "undefinedFunction is not defined" in result.stdout
+
+
+def test_views_show_the_circuits():
+    demo, cat, one = web_report.attention_views()
+    induction_head = torch.tensor(demo["attention"][1])      # block 1 on BOS 1 2 3 4 1 2 3 4
+    assert demo["heads"] == ["L0H0", "L1H0"]
+    assert int(induction_head[5].argmax()) == 2               # the second 1 looks at the first 2
+    previous = torch.tensor(demo["attention"][0])
+    assert [int(previous[i].argmax()) for i in range(1, 9)] == list(range(8))
+    at_second_cat = torch.tensor(cat["attention"][1])[-1]
+    assert cat["tokens"][int(at_second_cat.argmax())] == "sat"
+    assert len(one["heads"]) == 9 and one["heads"][0] == "L0H0"

@@ -63,7 +63,8 @@ def circuitsvis_script() -> str:
 
 def attention_views(model_dir: Path | None = None) -> list[dict[str, Any]]:
     """[{title, caption, tokens, heads, attention [head, query, key]}] for the hand-built
-    induction model on Demo 1's sequence and on the cat sentence, and a trained model."""
+    induction model on Demo 1's sequence and on the cat sentence, the one-layer induction model,
+    and a trained model folder when given."""
     from constructions import induction
 
     views = []
@@ -78,6 +79,14 @@ def attention_views(model_dir: Path | None = None) -> list[dict[str, Any]]:
     views.append(_view(cat, [cat.bos, *[vocab.index(w) for w in words]], ["BOS", *words],
                        "Induction model on the cat sentence",
                        report_text.caption(Path("induction_cat_sat.png"))))
+    from constructions.one_layer_induction import build_one_layer_induction
+    one = build_one_layer_induction(5, len(demo) + 1)
+    views.append(_view(one, [5, *demo], ["BOS", *map(str, demo)],
+                       "One-layer induction model (attention + MLP) on Demo 1's sequence",
+                       "The counterexample to 'requires two attention layers' "
+                       "(induction.two_layers_required): N hard-attention heads, head k attending "
+                       "to position min(k, T) by position alone; the MLP does the matching. "
+                       "Every head's pattern is a fixed column, whatever the tokens."))
     if model_dir is not None:
         trained, tokens = load_model_folder(model_dir)
         labels = ["BOS", *[str(t) for t in tokens[1:]]]
