@@ -427,8 +427,15 @@ def test_logit_change_is_seeded_and_reparametrizes_every_head_separately(monkeyp
     assert seen == [(0, 0), (0, 1), (1, 0), (1, 1)]
 
 
-@pytest.mark.parametrize("query", [[1, 1, 0, 0], [2, -1, 0, 0]])
+@pytest.mark.parametrize("query", [[1, 1, 0, 0], [2, -1, 0, 0], [0, 1, 0, 0]])
 def test_worked_example_1_restated_for_oblique_queries(query):
     """The aligned key is found for a query with two non-zero coordinates (the cross product
     x0 k3 - x1 k2 must vanish, not the sum)."""
     assert W1.check_restated(query=sp.Matrix([query])).holds
+
+
+def test_worked_example_1_a_zero_key_is_not_aligned():
+    """The aligned key must point along the query (a positive dot product): a lone zero key
+    ties with itself but is not aligned."""
+    found = W1.check_restated(keys=[sp.zeros(1, 4)])
+    assert not found.holds and found.evidence["equal_norms"] is True
