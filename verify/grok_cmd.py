@@ -171,7 +171,10 @@ def _sweep(ns: object, cfg: RunConfig, argv: list[str]) -> int:
     from verify.cli_util import check_output_dir, check_output_file
     from verify.grokking import record
 
+    import torch
+
     o: Any = ns
+    torch.set_num_threads(cfg.threads)   # one thread: on a loaded 2-core machine two spin
     validation.check_int("--cap", o.cap, minimum=1)
     for s in o.seeds:
         validation.check_int("--seeds", s, minimum=0)
