@@ -113,6 +113,8 @@ def test_an_unsearchable_parent_is_one_line(monkeypatch):
     (["bench", "induction", "--n-seqs", "1000000000"], ["1000000000 sequences"]),
     (["bench", "adder", "--p", "7", "3000000"], ["bench adder --p 3000000"]),
     (["grok", "--p", "100000"], ["grok --p 100000"]),
+    (["train-induction", "--vocab", "1000000000"], ["train-induction (vocab 1000000000"]),
+    (["train-induction", "--d-model", "10000000"], ["d_model 10000000"]),
 ])
 def test_sizes_that_cannot_fit_are_refused_with_the_estimate(args, words):
     result = run(*args)
@@ -204,3 +206,15 @@ def test_grok_estimate_grows_as_p_cubed():
 def test_grok_max_memory_is_taken_by_the_command_line(capsys):
     assert cli.main(["grok", "--p", "11", "--max-memory", "1e-6"]) == 2
     assert "grok --p 11 needs about" in capsys.readouterr().err
+
+
+def test_train_induction_estimate_covers_the_optimizer_state():
+    from constructions.transformer import Config
+    [(_, estimate)] = cli.train_induction_estimate([])
+    cfg = Config(n_layers=2, n_heads=4, d_model=64, d_head=16, d_vocab=33, n_ctx=33)
+    assert estimate > 4 * cfg.parameter_bytes()
+    [(_, bigger)] = cli.train_induction_estimate(["--batch", "64"])
+    assert bigger > estimate
+    assert cli.train_induction_estimate(["--vocab", "0"]) == []      # its parser says why
+    assert cli.train_induction_estimate(["--batch", "0"]) == []
+    assert cli.train_induction_estimate(["--vocab", "x"]) == []

@@ -59,8 +59,33 @@ def grok_estimate(argv: list[str]) -> list[tuple[str, int]]:
     return [(f"grok --p {p}", 6 * p * p * 8 + 3 * p**3 * 4)]
 
 
+def train_induction_estimate(argv: list[str]) -> list[tuple[str, int]]:
+    """Bytes of `train-induction`: parameters with their gradients and two AdamW moments (4
+    copies), and per step the [batch, n_ctx, vocab + 1] logits and [batch, heads, n_ctx, n_ctx]
+    patterns of every layer, forward and backward (x 3); 8 bytes per number, an upper figure."""
+    from constructions.transformer import Config
+
+    ap = argparse.ArgumentParser(add_help=False)
+    for name, default in (("vocab", 32), ("length", 32), ("n_layers", 2), ("n_heads", 4),
+                          ("d_model", 64), ("d_head", 16), ("batch", 32)):
+        ap.add_argument("--" + name.replace("_", "-"), type=int, default=default)
+    try:
+        ns = ap.parse_known_args(argv)[0]
+        cfg = Config(n_layers=ns.n_layers, n_heads=ns.n_heads, d_model=ns.d_model,
+                     d_head=ns.d_head, d_vocab=ns.vocab + 1, n_ctx=ns.length + 1)
+    except (SystemExit, ValueError, TypeError):   # its own parser reports bad values
+        return []
+    if ns.batch < 1 or ns.vocab < 1:
+        return []
+    n = cfg.n_ctx
+    per_step = 3 * 8 * ns.batch * n * (cfg.d_vocab + cfg.n_layers * cfg.n_heads * n
+                                       + 4 * cfg.n_layers * cfg.d_model)
+    return [(f"train-induction (vocab {ns.vocab}, length {ns.length}, d_model {ns.d_model})",
+             4 * cfg.parameter_bytes() + per_step)]
+
+
 # memory estimates of subcommands whose parsers live elsewhere (inspect and bench have theirs)
-ESTIMATES = {"grok": grok_estimate}
+ESTIMATES = {"grok": grok_estimate, "train-induction": train_induction_estimate}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
