@@ -439,3 +439,23 @@ def test_worked_example_1_a_zero_key_is_not_aligned():
     ties with itself but is not aligned."""
     found = W1.check_restated(keys=[sp.zeros(1, 4)])
     assert not found.holds and found.evidence["equal_norms"] is True
+
+
+def test_default_models_cover_both_scales_hard_attention_biases_and_mlps():
+    models = F.random_models()
+    n = len(F.CHECK_SHAPES)
+    assert [m.cfg.attn_scale for m in models] == [1.0, 2.0, 1.0] * n
+    assert [m.cfg.attention for m in models] == ["softmax", "softmax", "hard"] * n
+    assert all(m.cfg.attention == "softmax" for m in F.random_models(hard=False))
+
+    def biased(m):
+        return any(float(v.abs().max()) > 0 for k, v in m.weights().items()
+                   if k.endswith(("b_Q", "b_K", "b_V")))
+    assert all(biased(m) for m in models)
+    assert not any(biased(m) for m in F.random_models(biases=False))
+    assert [m.cfg.d_mlp for m in F.random_models(mlp=False)] == [None] * (3 * n)
+
+
+def test_unit_keys_for_a_query_on_the_negative_axis():
+    keys = W1.unit_keys(sp.Matrix([[-2, 0, 0, 0]]), n=2)
+    assert [list(k) for k in keys] == [[0, 0, -1, 0], [0, 0, 1, 0]]
