@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import sympy as sp
 import torch
 
+from constructions import exact, transformer
 from constructions import validation as V
 from constructions.tiny_mlp import TinyModel, check_residue_pair, check_residues, parameter_count
 
@@ -209,3 +211,71 @@ def test_check_residue_pair():
         check_residue_pair(torch.tensor([1]), torch.tensor([1, 2]), 3)
     with pytest.raises(ValueError, match=r"^x must lie"):
         check_residue_pair(torch.tensor([3]), torch.tensor([1]), 3)
+
+
+# --- constructions/exact.py: the SymPy mirror -------------------------------------------------
+
+def _tiny_cfg(**kw) -> transformer.Config:
+    base = dict(n_layers=1, n_heads=1, d_model=2, d_head=1, d_vocab=3, n_ctx=3)
+    return transformer.Config(**{**base, **kw})
+
+
+def test_exact_forward_validates_tokens():
+    cfg = _tiny_cfg()
+    w = exact.exact_weights(transformer.Transformer(cfg))
+    with pytest.raises(ValueError, match=r"^tokens length must be between 1 and n_ctx=3, got 0$"):
+        exact.exact_forward(cfg, w, [])
+    with pytest.raises(ValueError, match=r"^tokens length must be between 1 and n_ctx=3, got 4$"):
+        exact.exact_forward(cfg, w, [0, 0, 0, 0])
+    with pytest.raises(ValueError, match=r"^tokens must lie in \[0, 2\], got \[0, 3\]$"):
+        exact.exact_forward(cfg, w, [0, 3])
+    with pytest.raises(ValueError, match=r"got \[-1\]$"):
+        exact.exact_forward(cfg, w, [-1])
+    assert exact.exact_forward(cfg, w, [2, 0, 1]).shape == (3, 3)  # n_ctx and top token accepted
+
+
+def test_exact_weights_shapes_and_exact_values():
+    cfg = _tiny_cfg(d_mlp=2, act_fn="relu")
+    model = transformer.Transformer.from_weights(cfg, transformer.random_weights(cfg, seed=3))
+    w = exact.exact_weights(model)
+    assert isinstance(w["embed.W_E"], sp.Matrix) and w["embed.W_E"].shape == (3, 2)
+    assert isinstance(w["blocks.0.attn.W_Q"], list) and w["blocks.0.attn.W_Q"][0].shape == (2, 1)
+    assert w["blocks.0.attn.b_O"].shape == (1, 2) and w["blocks.0.attn.b_Q"].shape == (1, 1)
+    value = float(model.embed.W_E[1, 0])
+    assert w["embed.W_E"][1, 0] == sp.Rational(value) and float(w["embed.W_E"][1, 0]) == value
+
+
+def test_exact_mirror_reads_missing_biases_as_zero_and_names_missing_weights():
+    cfg = _tiny_cfg()
+    model = transformer.Transformer.from_weights(cfg, transformer.random_weights(cfg, seed=1))
+    w = exact.exact_weights(model)
+    without = {k: v for k, v in w.items() if ".b_" not in k}
+    zero_bias = exact.exact_weights(transformer.Transformer.from_weights(
+        cfg, {k: (torch.zeros_like(v) if ".b_" in k else v) for k, v in model.weights().items()}))
+    assert exact.exact_forward(cfg, without, [0, 1]) == exact.exact_forward(cfg, zero_bias, [0, 1])
+    for name in ("unembed.W_U", "blocks.0.attn.W_O", "embed.W_E"):
+        with pytest.raises(ValueError, match=rf"^weights: missing '{name}'$"):
+            exact.exact_forward(cfg, {k: v for k, v in w.items() if k != name}, [0, 1])
+
+
+def test_exact_hard_pattern_shares_ties_and_softmax_is_symbolic():
+    assert exact._pattern_row([sp.Integer(1), sp.Integer(3), sp.Integer(3)], "hard") == [
+        0, sp.Rational(1, 2), sp.Rational(1, 2)]
+    assert exact._pattern_row([sp.Integer(2)], "hard") == [1]
+    x = sp.Symbol("x")
+    row = exact._pattern_row([sp.Integer(0), x], "softmax")
+    assert sp.simplify(row[0] - 1 / (1 + sp.exp(x))) == 0
+    assert sp.simplify(row[1] - sp.exp(x) / (1 + sp.exp(x))) == 0
+
+
+@pytest.mark.parametrize("act_fn", ["relu", "quadratic"])
+def test_exact_mlp_activation(act_fn):
+    cfg = _tiny_cfg(d_mlp=1, act_fn=act_fn)
+    w = exact.exact_weights(transformer.Transformer(cfg))
+    w["blocks.0.mlp.W_in"] = sp.Matrix([[1], [0]])
+    w["blocks.0.mlp.W_out"] = sp.Matrix([[1, 0]])
+    x = sp.Matrix([[-3, 5]])
+    out = exact._mlp(cfg, w, "blocks.0.mlp.", x)
+    assert out == sp.Matrix([[0 if act_fn == "relu" else 9, 0]])
+    assert exact._mlp(cfg, w, "blocks.0.mlp.", sp.Matrix([[2, 5]])) == sp.Matrix(
+        [[2 if act_fn == "relu" else 4, 0]])
