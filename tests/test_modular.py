@@ -502,3 +502,27 @@ def test_claim_check_arguments_are_validated():
         claims.exact_margin(5, (5,))
     with pytest.raises(ValueError, match="p must be >= 2"):
         claims.exact_margin(1, (1,))
+
+
+def test_rounding_bounds_are_the_stated_formulas():
+    """Each bound is the formula its docstring and proofs/ state, recomputed in exact rationals."""
+    from fractions import Fraction as Fr
+
+    u, ref = Fr(1, 2**53), Fr(1, 2**52)
+
+    def gam(n):
+        return n * u / (1 - n * u)
+
+    assert float(2 * gam(2) * (1 + ref) ** 2 + 4 * ref * (1 + ref)) == pytest.approx(
+        rounding.product_reference_error(), rel=1e-12)
+    zero = torch.zeros(3, dtype=torch.float64)
+    assert rounding.pair_error(zero, zero, zero, zero) == 2 * rounding.REF_ERR
+    assert rounding.pair_error(zero, zero, zero, zero, ref_err=1e-3) == 2e-3
+    for n, e in ((2, Fr(0)), (2, Fr(1, 2**51)), (3, Fr(1, 2**51))):
+        tau = 2 * u + u * u
+        upper = (1 + e) * (1 + tau) / ((1 - e) * (1 - gam(n - 1))) - 1
+        lower = 1 - (1 - e) * (1 - tau) / ((1 + e) * (1 + gam(n - 1)))
+        want = float(max(upper, lower) / n) * rounding.SLACK
+        assert rounding.equal_softmax_error(n, float(e)) == pytest.approx(want, rel=1e-12)
+    assert rounding.equal_softmax_error(1) >= 0                      # n = 1: at the bound, accepted
+    assert rounding.gamma(3) == pytest.approx(float(gam(3)), rel=1e-15)
