@@ -649,3 +649,81 @@ def test_sharpest_fall_from_the_switch_ignores_an_earlier_fall():
     at_switch = measures.sharpest_fall(steps, values, 0, 1000, start_from=800)
     assert anywhere["sharp"] and anywhere["window"][1] == 100
     assert at_switch["share"] == pytest.approx(1 / 6) and not at_switch["sharp"]
+
+
+# --- the command line: interrupt, resume, refusals (issue 12, section 3) ------------------------
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _interrupt_when(proc, path, timeout=120):
+    import signal
+    import time
+    start = time.time()
+    while not os.path.exists(path):
+        assert proc.poll() is None, proc.communicate()
+        assert time.time() - start < timeout, "no checkpoint appeared"
+        time.sleep(0.2)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGINT)
+    return proc.communicate(timeout=120)
+
+
+def test_grok_sigint_leaves_checkpoint_and_partial_json_then_resumes(tmp_path):
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "verify", "grok", "--p", "11", "--frac", "0.5", "--d", "8",
+           "--log-every", "20", "--out", str(out), "--no-progress", "--checkpoint-every", "40"]
+    proc = subprocess.Popen(cmd + ["--steps", "10000000"], cwd=ROOT, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    _, err = _interrupt_when(proc, out / "grok-checkpoint" / "checkpoint.json")
+    assert proc.returncode == 130 and err.count("\n") == 1 and "Traceback" not in err
+    run = json.loads((out / "grok.json").read_text())
+    assert run["partial"] and run["stopped"].startswith("interrupted")
+    step = run["history"]["step"][-1]
+    done = subprocess.run([sys.executable, "-m", "verify", "grok", "--resume",
+                           str(out / "grok-checkpoint"), "--steps", str(step + 100), "--out",
+                           str(out), "--name", "resumed", "--no-progress"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    resumed = json.loads((out / "resumed.json").read_text())
+    assert resumed["history"]["step"][-1] == step + 100 and "partial" not in resumed
+
+
+def test_resume_refusals_are_one_line(tmp_path, capsys):
+    out = tmp_path / "r"
+    assert cli.main(["grok", "--p", "11", "--frac", "0.5", "--d", "8", "--steps", "20",
+                     "--log-every", "10", "--out", str(out), "--no-progress"]) == 0
+    capsys.readouterr()
+    for argv, needle in ((["--resume", str(out / "grok.json")], "run JSON"),
+                         (["--resume", str(out / "grok-checkpoint"), "--p", "13"], "--p 13"),
+                         (["--resume", str(out / "grok-checkpoint"), "--d", "9"], "--d 9"),
+                         (["--resume", str(tmp_path)], "not a checkpoint")):
+        assert cli.main(["grok", *argv, "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and needle in err, err
+
+
+def test_sweep_sigint_partial_record_then_resume(tmp_path):
+    folder, rec = tmp_path / "sw", tmp_path / "rec.json"
+    cmd = [sys.executable, "-m", "verify", "grok", "--sweep", "--settings", "default",
+           "--seeds", "0", "1", "--cap", "100000"]
+    proc = subprocess.Popen(cmd + ["--sweep-dir", str(folder), "--record", str(rec)], cwd=ROOT,
+                            text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    _, err = _interrupt_when(proc, folder / "default" / "snap_000100.safetensors")
+    assert proc.returncode == 130 and "--resume" in err.splitlines()[-1]
+    partial = json.loads(rec.read_text())
+    assert partial["partial"] and partial["running_settings"] == ["default"]
+    again = subprocess.run(cmd + ["--sweep-dir", str(folder)], cwd=ROOT, capture_output=True,
+                           text=True, timeout=60)
+    assert again.returncode == 2 and "--resume" in again.stderr   # refuses to start over
+    conflict = subprocess.run([sys.executable, "-m", "verify", "grok", "--sweep", "--resume",
+                               str(folder), "--cap", "5"], cwd=ROOT, capture_output=True,
+                              text=True, timeout=60)
+    assert conflict.returncode == 2 and "--cap" in conflict.stderr
+
+
+def test_bench_grok_batched_speed_only(capsys):
+    assert cli.main(["bench", "grok", "--skip-runs", "--batch-seeds", "2",
+                     "--batch-steps", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "seed-steps/s batched" in out and "in a loop" in out

@@ -1,9 +1,11 @@
 """`python -m verify grok`: train on (a + b) mod p and watch for grokking (claim grokking.phases).
 
     python -m verify grok                       # the default run (TinyModel, p=47, < 60 s)
-    python -m verify grok --model transformer --p 113 --frac 0.3 --lr 1e-3   # Nanda et al.
+    python -m verify grok --model transformer --p 113 --frac 0.3 --lr 1e-3 --steps 6000 \
+        --stop-after-gen 0                      # Nanda et al. (generalized at 5,400 here)
     python -m verify grok --grokfast            # Lee et al.'s EMA gradient filter
-    python -m verify grok --sweep               # wd x frac x seed, incl. Demo 2's settings
+    python -m verify grok --sweep --record proofs/data/grokking-seeds.json
+                                                # seeds 0-4 of three settings, batched, resumable
 
 Writes DIR/NAME.json (schema circuit-proofs/grok-run/1) and DIR/NAME.png. Bad arguments
 (weight decay < 0, frac outside (0, 1), p < 2, ...) print one line on stderr and exit 2.
