@@ -61,7 +61,8 @@ def top_k_share(energy: Tensor, k: int = TOP_K) -> float:
     total = float(energy.sum())
     if total <= 0:
         return 0.0
-    return float(energy.sort(descending=True).values[:k].sum()) / total
+    # min: with k >= the number of frequencies the two sums differ only by rounding
+    return min(1.0, float(energy.sort(descending=True).values[:k].sum()) / total)
 
 
 def gini(values: Tensor) -> float:
