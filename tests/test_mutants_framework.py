@@ -459,3 +459,29 @@ def test_default_models_cover_both_scales_hard_attention_biases_and_mlps():
 def test_unit_keys_for_a_query_on_the_negative_axis():
     keys = W1.unit_keys(sp.Matrix([[-2, 0, 0, 0]]), n=2)
     assert [list(k) for k in keys] == [[0, 0, -1, 0], [0, 0, 1, 0]]
+
+
+def test_random_model_passes_every_option_and_documents_its_defaults():
+    shape = (1, 2, 5, 3, 6, 7, 4)
+    m = F.random_model(shape, seed=3)
+    assert m.cfg.attn_scale == 1.0 and m.cfg.attention == "softmax" and m.cfg.d_mlp == 4
+    assert m.cfg.act_fn == "quadratic" and F.random_model(shape, seed=2).cfg.act_fn == "relu"
+    expected = transformer.random_weights(m.cfg, seed=3, scale=1.5, biases=True)
+    for name, value in m.weights().items():
+        torch.testing.assert_close(value, expected[name])
+    other = F.random_model(shape, seed=3, attention="hard", attn_scale=2.0, biases=False, mlp=False)
+    assert other.cfg.attention == "hard" and other.cfg.attn_scale == 2.0
+    assert other.cfg.d_mlp is None and other.cfg.act_fn is None
+    assert float(other.weights()["blocks.0.attn.b_Q"].abs().max()) == 0.0
+
+
+def test_random_tokens_defaults():
+    cfg = transformer.Config(n_layers=1, n_heads=1, d_model=2, d_head=1, d_vocab=2, n_ctx=10)
+    tokens = F.random_tokens(cfg, 0)
+    assert tokens.shape == (4, 10) and set(tokens.unique().tolist()) == {0, 1}
+    assert torch.equal(tokens, F.random_tokens(cfg, 0)) and F.random_tokens(cfg, 0, 2).shape == (2, 10)
+
+
+def test_empty_model_list_message():
+    with pytest.raises(ValueError, match="^models must hold at least one model$"):
+        F.check_heads_additive_restated([])

@@ -37,6 +37,8 @@ def test_finding_normalizes_holds_and_refuses_non_dict_evidence():
     assert Finding(True).evidence == {}
     with pytest.raises(TypeError, match="^evidence must be a dict, got NoneType$"):
         Finding(True, None)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="^evidence must be a dict, got list$"):
+        Finding(True, [1])  # type: ignore[arg-type]
     assert Finding(False, {"k": 2}).as_json() == {"holds": False, "evidence": {"k": 2}}
 
 
@@ -169,6 +171,9 @@ def test_run_claim_collects_both_errors_and_keeps_the_other_evidence():
     assert r.evidence == {"literal": {"a": 1}, "restated": None,
                           "error": "restated: RuntimeError: boom"}
     assert "error" not in run_claim(Claim("t.x", "s", "x", literal=YES, restated=NO), {}).evidence
+    r = run_claim(Claim("t.x", "s", "x", restated=lambda: 1), {})
+    assert r.evidence["error"] == ("literal: no literal check is registered; restated: the "
+                                   "restated check returned int, not a Finding")
 
 
 def test_run_claim_runs_checks_on_one_thread():
