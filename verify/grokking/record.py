@@ -78,7 +78,7 @@ def build(settings: dict[str, dict[str, Any]], folders: dict[str, Path], *, comm
     for name, done in settings.items():
         for seed in done["seeds"]:
             entries.append(entry(done, seed, folders.get(name)))
-    return {
+    rec = {
         "schema": SCHEMA, "partial": partial, "pending_settings": pending,
         "command": command, "wall_seconds": wall_seconds,
         "settings": {n: d["config"] for n, d in settings.items()},
@@ -90,6 +90,8 @@ def build(settings: dict[str, dict[str, Any]], folders: dict[str, Path], *, comm
                     "cpu_count": os.cpu_count(), "torch_threads": 1, "device": "cpu"},
         "entries": entries,
     }
+    rec["summary"] = summary(rec)
+    return rec
 
 
 def from_folder(folder: Path, settings: list[str], *, command: str, wall_seconds: float
@@ -141,3 +143,30 @@ def load(path: str | os.PathLike[str]) -> dict[str, Any]:
     if not isinstance(rec, dict) or rec.get("schema") != SCHEMA:
         raise ValueError(f"record: {str(path)!r} is not a {SCHEMA} file")
     return rec
+
+
+def summary(rec: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per setting: seeds memorized / generalized / still running, and the median and range of
+    the memorization and generalization steps and of test accuracy's 0.1 -> 0.9 rise."""
+    import statistics
+
+    def stats(values: list[Any]) -> dict[str, Any] | None:
+        v = [x for x in values if x is not None]
+        return {"median": statistics.median(v), "min": min(v), "max": max(v), "n": len(v)} if v else None
+
+    out = []
+    for name in rec["settings"]:
+        es = [e for e in rec["entries"] if e["setting"] == name]
+        out.append({
+            "setting": name, "seeds": len(es),
+            "memorized": sum(e["step_memorized"] is not None for e in es),
+            "generalized": sum(e["step_generalized"] is not None for e in es),
+            "running": sum(e["stopped"] == "running" for e in es),
+            "hit_cap": sum(e["hit_cap"] for e in es),
+            "steps_run": stats([e["steps_run"] for e in es]),
+            "t_mem": stats([e["step_memorized"] for e in es]),
+            "t_gen": stats([e["step_generalized"] for e in es]),
+            "rise_0.1_to_0.9": stats([e["rise_0.1_to_0.9"]["steps"] for e in es]),
+            "final_test_acc": stats([e["final_test_acc"] for e in es]),
+        })
+    return out
