@@ -169,11 +169,11 @@ def _sweep(ns: object, cfg: RunConfig, argv: list[str]) -> int:
     import time
     from pathlib import Path
 
+    import torch
+
     from verify import checkpoint
     from verify.cli_util import check_output_dir, check_output_file
     from verify.grokking import record
-
-    import torch
 
     o: Any = ns
     torch.set_num_threads(cfg.threads)   # one thread: on a loaded 2-core machine two spin
@@ -226,6 +226,8 @@ def _sweep(ns: object, cfg: RunConfig, argv: list[str]) -> int:
             rec = record.from_folder(folder, plan["settings"], command=" ; ".join(plan["commands"]),
                                      wall_seconds=plan.get("wall_seconds", 0.0) + time.time() - start)
             record.write(rec, o.record)
+            from verify.grokking.plot import plot_sweep
+            plot_sweep(rec, str(Path(o.record).with_suffix(".png")))
 
     if o.record_only:
         write_record()

@@ -66,3 +66,31 @@ def plot_run(run: dict[str, Any], path: str) -> str:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def plot_sweep(rec: dict[str, Any], path: str) -> str:
+    """The record's curves, one column per setting: test accuracy, and the squared norms of the
+    embedding and of the rest (every seed; dashed: the rest)."""
+    names = list(rec["settings"])
+    fig, axes = plt.subplots(2, len(names), figsize=(4.2 * len(names), 6.5), squeeze=False)
+    for j, name in enumerate(names):
+        entries = [e for e in rec["entries"] if e["setting"] == name]
+        top, bottom = axes[0, j], axes[1, j]
+        for e in entries:
+            c = e["curves"]
+            line = top.plot(c["step"], c["test_acc"], label=f"seed {e['seed']}")[0]
+            bottom.plot(c["step"], c["norm2_embed"], color=line.get_color())
+            bottom.plot(c["step"], c["norm2_rest"], color=line.get_color(), linestyle="--")
+        cfg = rec["settings"][name]
+        top.set_title(f"{name}: p={cfg['p']} frac={cfg['frac']} lr={cfg['lr']} wd={cfg['wd']}",
+                      fontsize=9)
+        top.set_ylabel("test accuracy")
+        bottom.set_ylabel("||W||^2: embedding (solid), rest (dashed)")
+        for ax in (top, bottom):
+            ax.set_xlabel("step")
+        top.legend(fontsize=7)
+    fig.suptitle("grokking seeds record" + (" (partial)" if rec.get("partial") else ""))
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
