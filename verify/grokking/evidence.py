@@ -137,7 +137,7 @@ def _close(a: int | None, b: int | None, tol: int) -> bool:
 
 def norm_rise(log: Sequence[dict[str, float]]) -> dict[str, Any]:
     """Phase 1 of a fresh run: squared norms at step 0 and at memorization, embedding / rest."""
-    steps = [r["step"] for r in log]
+    steps = [int(r["step"]) for r in log]
     ph = phases.detect(steps, [r["train_acc"] for r in log], [r["test_acc"] for r in log])
     t = ph.t_mem if ph.t_mem is not None else ph.t_train
     init, mem = measures.norms_at(log, steps[0]), measures.norms_at(log, t)

@@ -35,7 +35,7 @@ REL_TOL = 1e-9                   # float64 norms of exactly specified weights
 RESCALE_REL_TOL = 1e-6           # golden-section minimum against the closed form
 
 MEM_P, MEM_NS, MEM_SEEDS, MEM_STEPS = 23, (50, 100, 200, 400), (0, 1), 3000
-MEMORIZER_SETTING = {"model": "tiny", "p": MEM_P, "d": 64, "labels": "random", "lr": 1e-2,
+MEMORIZER_SETTING: dict[str, Any] = {"model": "tiny", "p": MEM_P, "d": 64, "labels": "random", "lr": 1e-2,
                      "wd": 1.0, "beta1": 0.9, "beta2": 0.98, "log_every": 10}
 GEN_PS = (11, 23, 47, 97, 199, 401, 1009)
 FEW_FREQS = (1, 2, 3)

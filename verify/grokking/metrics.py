@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -176,7 +177,7 @@ def neuron_frequency_energy(hidden: Tensor, p: int) -> Tensor:
     return torch.stack(out)
 
 
-def nanda_key_frequencies(hidden: Tensor, p: int) -> dict[str, object]:
+def nanda_key_frequencies(hidden: Tensor, p: int) -> dict[str, Any]:
     """Nanda et al.'s rule: every frequency that is some live neuron's dominant one, with how
     many neurons each frequency dominates."""
     energy = neuron_frequency_energy(hidden, p)                     # [n_freq, width]

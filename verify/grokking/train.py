@@ -210,9 +210,9 @@ def load_checkpoint(path: str, **overrides: Any) -> State:
             _, idx, name = key.split("/", 2)
             opt_state.setdefault(int(idx), {})[name] = value.reshape(()) if name == "step" else value
     shapes = [q.shape for q in state.model.parameters() if q.requires_grad]
-    for idx, st in opt_state.items():
+    for i, st in opt_state.items():
         for name in ("exp_avg", "exp_avg_sq"):
-            st[name] = st[name].reshape(shapes[idx])
+            st[name] = st[name].reshape(shapes[i])
     groups = state.optimizer.state_dict()["param_groups"]
     state.optimizer.load_state_dict({"state": opt_state, "param_groups": groups})
     state.step, state.seconds, state.history = meta["step"], meta["seconds"], meta["history"]
