@@ -36,8 +36,8 @@ def _model(cfg: dict[str, Any], state: dict[str, torch.Tensor]) -> TinyModel:
 def seed_progress(done: dict[str, Any], seed: int, folder: Path) -> dict[str, Any]:
     cfg = done["config"]
     final_path = folder / f"final_{seed}.safetensors"
-    if not final_path.exists():
-        return {}
+    if not final_path.exists():       # still training: only the memorizer can be measured
+        return _memorizer_only(cfg, seed, folder)
     data = make_dataset(RunConfig(**{**cfg, "seed": seed}))
     a, b, y = data.a, data.b, data.labels
     final = _model(cfg, sweep.load_weights(final_path)[seed])
@@ -78,3 +78,15 @@ def seed_progress(done: dict[str, Any], seed: int, folder: Path) -> dict[str, An
             "least_norm2_generalizer": least.get("generalizer", {}).get("least_norm2"),
             "least_norm2_detail": least, "step_circuit_formed": formed,
             "circuit_formed_threshold": level}
+
+
+def _memorizer_only(cfg: dict[str, Any], seed: int, folder: Path) -> dict[str, Any]:
+    path = folder / f"mem_{seed}.safetensors"
+    if not path.exists():
+        return {}
+    data = make_dataset(RunConfig(**{**cfg, "seed": seed}))
+    tr = data.train
+    least = rescale.least_norm2_at_loss(sweep.load_weights(path)[seed], data.a[tr], data.b[tr],
+                                        data.labels[tr])
+    return {"least_norm2_memorizer": least["least_norm2"],
+            "least_norm2_detail": {"memorizer": least}}
