@@ -526,3 +526,18 @@ def test_rounding_bounds_are_the_stated_formulas():
         assert rounding.equal_softmax_error(n, float(e)) == pytest.approx(want, rel=1e-12)
     assert rounding.equal_softmax_error(1) >= 0                      # n = 1: at the bound, accepted
     assert rounding.gamma(3) == pytest.approx(float(gam(3)), rel=1e-15)
+
+
+def test_feature_maps_are_the_stated_expressions():
+    x = sp.Symbol("x")
+    p = 5
+    w = 2 * sp.pi / p
+    for a, b in ((0, 0), (1, 2), (3, 4), (4, 4)):
+        want = {"cos": sp.cos(w * (a + b)), "sin": sp.sin(w * (a + b))}
+        cos_only = ti.cosine_identity_features(a, b, p)
+        both = ti.angle_addition_features(a, b, p)
+        prod = ti.product_feature(a, b, p)
+        assert sp.minimal_polynomial(cos_only[0] - want["cos"], x) == x
+        assert sp.minimal_polynomial(both[0] - want["cos"], x) == x
+        assert sp.minimal_polynomial(both[1] - want["sin"], x) == x
+        assert sp.minimal_polynomial(prod[0] - sp.cos(w * a) * sp.cos(w * b), x) == x
