@@ -91,7 +91,7 @@ def attention_views(model_dir: Path | None = None) -> list[dict[str, Any]]:
         trained, tokens = load_model_folder(model_dir)
         labels = ["BOS", *[str(t) for t in tokens[1:]]]
         views.append(_view(trained, tokens, labels,
-                           f"Trained model {model_dir.name}: a random sequence and its repeat",
+                           f"Trained model {model_dir}: random tokens and their repeat",
                            "Every head of every layer of the model folder given with --model, "
                            "on random tokens repeated once: an induction head attends from "
                            "each token of the repeat to the token after its first occurrence."))
