@@ -276,3 +276,33 @@ def test_probe_bos_other_than_last_id() -> None:
     tokens = scores.probe_tokens(cfg, bos=3, n_seqs=5)
     assert bool((tokens[:, 0] == 3).all()) and not bool((tokens[:, 1:] == 3).any())
     assert int(tokens.max()) == cfg.d_vocab - 1 or int(tokens.max()) < cfg.d_vocab
+
+
+@given(S.configs(max_layers=2, max_heads=3, max_width=6, max_vocab=7, attention="softmax"),
+       S.seeds)
+def test_factored_scores_equal_the_full_matrices(cfg, seed) -> None:
+    """Composition from low-rank factors and copying from the d_head x d_head matrix equal the
+    definitions on the full d_model x d_model / d_vocab x d_vocab matrices."""
+    from constructions import circuits
+
+    model = Transformer.from_weights(cfg, transformer.random_weights(cfg, seed=seed % 1000))
+    for l2 in range(1, cfg.n_layers):
+        for h1 in range(cfg.n_heads):
+            for h2 in range(cfg.n_heads):
+                ov1, ov2, qk2 = circuits.ov(model, 0, h1), circuits.ov(model, l2, h2), \
+                    circuits.qk(model, l2, h2)
+                full = {"q": composition.score(ov1, qk2), "k": composition.score(qk2, ov1.T),
+                        "v": composition.score(ov1, ov2)}
+                for kind, value in full.items():
+                    assert composition.pair(model, 0, h1, l2, h2, kind) == pytest.approx(
+                        value, rel=1e-9, abs=1e-12)
+    if cfg.d_vocab == cfg.vocab_out:
+        for layer in range(cfg.n_layers):
+            for h in range(cfg.n_heads):
+                ours = scores.head_copying(model, layer, h)
+                matrix = circuits.full_ov(model, layer, h)
+                if ours is None:
+                    with pytest.raises(ValueError):
+                        detectors.copying_score(matrix)
+                else:
+                    assert ours == pytest.approx(detectors.copying_score(matrix), abs=1e-8)

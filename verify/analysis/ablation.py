@@ -29,22 +29,22 @@ KINDS = ("zero", "mean")
 
 
 def ablate(model: Transformer, layer: int, head: int, kind: str = "zero",
-           reference: Tensor | None = None) -> Transformer:
-    """A frozen copy of ``model`` with head (layer, head) ablated (``reference`` tokens give the
-    mean for kind="mean")."""
+           reference: Tensor | None = None, *, mean_z: Tensor | None = None) -> Transformer:
+    """A frozen copy of ``model`` with head (layer, head) ablated. For kind="mean" the mean is
+    taken over ``reference`` tokens, or given as ``mean_z`` (the head's mean hook_z, [d_head])."""
     validation.check_choice("kind", kind, KINDS)
     validation.check_int("layer", layer, minimum=0, maximum=model.cfg.n_layers - 1)
     validation.check_int("head", head, minimum=0, maximum=model.cfg.n_heads - 1)
+    if kind == "mean" and mean_z is None:
+        if reference is None:
+            raise ValueError("reference tokens (or mean_z) are needed for kind='mean'")
+        mean_z = mean_head_outputs(model, reference)[layer][head]
     out = copy.deepcopy(model).requires_grad_(False)
     attn = out.attention(layer)
     if kind == "mean":
-        if reference is None:
-            raise ValueError("reference tokens are needed for kind='mean'")
+        assert mean_z is not None
         with torch.no_grad():
-            _, cache = model.run_with_cache(reference)
-        z = cache[f"blocks.{layer}.attn.hook_z"][:, :, head].detach()  # [batch, pos, d_head]
-        with torch.no_grad():
-            attn.b_O.add_(z.mean(dim=(0, 1)) @ attn.W_O[head])
+            attn.b_O.add_(mean_z.to(attn.W_O.dtype) @ attn.W_O[head])
     with torch.no_grad():
         attn.W_O[head] = 0
     return out
@@ -64,9 +64,20 @@ def repeated_half_loss(model: Transformer, tokens: Tensor) -> float:
                                  tokens[:, positions + 1].reshape(-1)))
 
 
+def mean_head_outputs(model: Transformer, tokens: Tensor) -> list[list[Tensor]]:
+    """means[layer][head]: the head's hook_z averaged over the batch and positions [d_head]."""
+    with torch.no_grad():
+        _, cache = model.run_with_cache(tokens)
+    return [[cache[f"blocks.{layer}.attn.hook_z"][:, :, h].detach().mean(dim=(0, 1))
+             for h in range(model.cfg.n_heads)] for layer in range(model.cfg.n_layers)]
+
+
 def loss_deltas(model: Transformer, tokens: Tensor) -> list[list[dict[str, float]]]:
-    """deltas[layer][head] = {"zero": loss change, "mean": loss change} on the repeated half."""
+    """deltas[layer][head] = {"zero": loss change, "mean": loss change} on the repeated half
+    (means over ``tokens`` themselves, computed in one forward pass)."""
     clean = repeated_half_loss(model, tokens)
-    return [[{kind: repeated_half_loss(ablate(model, layer, head, kind, tokens), tokens) - clean
+    means = mean_head_outputs(model, tokens)
+    return [[{kind: repeated_half_loss(ablate(model, layer, head, kind,
+                                              mean_z=means[layer][head]), tokens) - clean
               for kind in KINDS} for head in range(model.cfg.n_heads)]
             for layer in range(model.cfg.n_layers)]

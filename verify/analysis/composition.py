@@ -34,17 +34,39 @@ def score(first: Tensor, second: Tensor) -> float:
     return 0.0 if denom < NORM_ZERO else float((first @ second).norm()) / denom
 
 
+def factored_score(a1: Tensor, b1: Tensor, a2: Tensor, b2: Tensor) -> float:
+    """`score`(a1 b1, a2 b2) for low-rank factors a [d, e], b [e, d], without forming a d x d
+    matrix: ||a1 b1||^2 = tr(G(a1) G(b1^T)) with Gram matrices G(x) = x^T x, and
+    ||a1 (b1 a2) b2||^2 = tr(G(a1) M G(b2^T) M^T) with M = b1 a2 [e, e]. Cost O(d e^2)."""
+    ga1, gb1, ga2, gb2 = a1.T @ a1, b1 @ b1.T, a2.T @ a2, b2 @ b2.T
+    m = b1 @ a2
+    n1, n2 = float(torch.trace(ga1 @ gb1)), float(torch.trace(ga2 @ gb2))
+    if n1 <= 0 or n2 <= 0 or (n1 * n2) ** 0.5 < NORM_ZERO:
+        return 0.0
+    product = max(float(torch.trace(ga1 @ m @ gb2 @ m.T)), 0.0)
+    return (product / (n1 * n2)) ** 0.5
+
+
 def pair(model: Transformer, l1: int, h1: int, l2: int, h2: int, kind: str) -> float:
     """The ``kind`` composition score of head (l2, h2) reading head (l1, h1), l1 < l2."""
     validation.check_choice("kind", kind, KINDS)
     if not 0 <= l1 < l2 < model.cfg.n_layers:
         raise ValueError(f"layers must satisfy 0 <= l1 < l2 <= {model.cfg.n_layers - 1}, "
                          f"got l1={l1}, l2={l2}")
-    ov1 = circuits.ov(model, l1, h1).double()
+    # factors: W_OV = W_V W_O and W_QK = W_Q W_K^T (the 1/attn_scale cancels in the ratio)
+    a1, b1 = _factors(model, l1, h1, "ov")
     if kind == "v":
-        return score(ov1, circuits.ov(model, l2, h2).double())
-    qk2 = circuits.qk(model, l2, h2).double()
-    return score(ov1, qk2) if kind == "q" else score(qk2, ov1.T)
+        return factored_score(a1, b1, *_factors(model, l2, h2, "ov"))
+    a2, b2 = _factors(model, l2, h2, "qk")
+    return factored_score(a1, b1, a2, b2) if kind == "q" else factored_score(a2, b2, b1.T, a1.T)
+
+
+def _factors(model: Transformer, layer: int, head: int, which: str) -> tuple[Tensor, Tensor]:
+    circuits.qk(model, layer, head)  # validates layer and head
+    attn = model.attention(layer)
+    if which == "ov":
+        return attn.W_V[head].detach().double(), attn.W_O[head].detach().double()
+    return attn.W_Q[head].detach().double(), attn.W_K[head].detach().double().T
 
 
 def matrix(model: Transformer, l1: int, l2: int, kind: str) -> Tensor:
@@ -67,7 +89,7 @@ def baseline(d_model: int, d_head: int, *, samples: int = BASELINE_SAMPLES, seed
         b = torch.randn(e, d, generator=gen, dtype=torch.float64)
         c = torch.randn(d, e, generator=gen, dtype=torch.float64)
         f = torch.randn(e, d, generator=gen, dtype=torch.float64)
-        found.append(score(a @ b, c @ f))
+        found.append(factored_score(a, b, c, f))
     t = torch.tensor(found)
     return {"mean": float(t.mean()), "std": float(t.std()), "samples": samples}
 
