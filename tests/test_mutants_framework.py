@@ -23,7 +23,7 @@ EDGE, BELOW = FLOAT_TOL, FLOAT_TOL / 2
 def zero_model(layers: int = 1, d_mlp: int | None = None) -> transformer.Transformer:
     cfg = transformer.Config(n_layers=layers, n_heads=2, d_model=3, d_head=2, d_vocab=4, n_ctx=4,
                              d_mlp=d_mlp, act_fn="relu" if d_mlp else None)
-    return transformer.Transformer(cfg)  # every parameter zero
+    return transformer.Transformer(cfg).requires_grad_(False)  # every parameter zero
 
 
 def at_call(n: int, delta: float, *, scores: bool = False):
@@ -88,7 +88,7 @@ class ShiftedUpdate(transformer.Transformer):
 
 @pytest.mark.parametrize("delta, holds", [(EDGE, False), (BELOW, True)])
 def test_heads_additive_literal_at_its_tolerance(delta, holds):
-    model = ShiftedUpdate(zero_model(d_mlp=3).cfg)
+    model = ShiftedUpdate(zero_model(d_mlp=3).cfg).requires_grad_(False)
     model.delta = delta
     found = F.check_heads_additive_literal([model])
     assert found.holds is holds
