@@ -3,12 +3,14 @@ message pinned (mutation testing, issue 13): a loosened bound or a garbled messa
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import sympy as sp
 import torch
 
-from constructions import exact, transformer
+from constructions import exact, modular, pizza, previous_token, transformer
 from constructions import validation as V
 from constructions.tiny_mlp import TinyModel, check_residue_pair, check_residues, parameter_count
 
@@ -279,3 +281,50 @@ def test_exact_mlp_activation(act_fn):
     assert out == sp.Matrix([[0 if act_fn == "relu" else 9, 0]])
     assert exact._mlp(cfg, w, "blocks.0.mlp.", sp.Matrix([[2, 5]])) == sp.Matrix(
         [[2 if act_fn == "relu" else 4, 0]])
+
+
+# --- previous_token.py, modular.py, pizza.py, transformer.py: what no other test pins ----------
+
+def test_previous_token_scores_are_the_documented_quadratic():
+    assert previous_token.previous_token_scores(3).tolist() == [
+        [0.0, -3.0, -8.0], [0.0, -1.0, -4.0], [0.0, 1.0, 0.0]]
+    s = previous_token.previous_token_scores(6)
+    for i in range(1, 6):  # row i peaks at i - 1 among keys 0..i
+        assert int(s[i, : i + 1].argmax()) == i - 1
+
+
+def test_layout_subspaces():
+    layout = previous_token.Layout(vocab_size=2, n_ctx=4)
+    assert layout.subspaces() == {"token": [0, 1, 2], "previous_token": [3, 4, 5],
+                                  "output": [6, 7, 8], "position": [9, 10, 11]}
+    assert layout.d_model == 12 and layout.d_head == 4 and layout.bos == 2
+
+
+def test_modular_adder_predicts_and_round_trips_its_state():
+    adder = modular.build_adder(7)
+    x, y = torch.tensor([0, 3, 6, 5]), torch.tensor([0, 5, 6, 1])
+    assert adder.predict(x, y).tolist() == [0, 1, 5, 6]
+    state = adder.state_dict(prefix="m.")
+    assert all(k.startswith("m.") for k in state) and "m.embed.W_E" in state
+    copy = modular.build_adder(7)
+    with torch.no_grad():
+        for param in copy.transformer.parameters():
+            param.zero_()
+    assert copy.load_state_dict(adder.state_dict()) is not None
+    assert copy.predict(x, y).tolist() == [0, 1, 5, 6]
+    with pytest.raises(RuntimeError):  # strict by default: a missing key is refused
+        copy.load_state_dict({})
+    copy.load_state_dict({}, strict=False)
+
+
+def test_pizza_fourier_coefficients():
+    assert pizza.fourier_coeff(1) == pytest.approx(4 / (3 * math.pi), rel=1e-15)
+    assert pizza.fourier_coeff(2) == pytest.approx(-4 / (15 * math.pi), rel=1e-15)
+    with pytest.raises(ValueError, match=r"^k must be >= 1, got 0$"):
+        pizza.fourier_coeff(0)
+
+
+def test_transformer_attention_accessor():
+    cfg = transformer.Config(n_layers=2, n_heads=1, d_model=2, d_head=1, d_vocab=2, n_ctx=2)
+    model = transformer.Transformer(cfg)
+    assert model.attention(1) is model.blocks[1].attn and model.attention(0) is model.blocks[0].attn
