@@ -541,3 +541,16 @@ def test_feature_maps_are_the_stated_expressions():
         assert sp.minimal_polynomial(both[0] - want["cos"], x) == x
         assert sp.minimal_polynomial(both[1] - want["sin"], x) == x
         assert sp.minimal_polynomial(prod[0] - sp.cos(w * a) * sp.cos(w * b), x) == x
+
+
+def test_adder_restated_margin_tolerance_edges_and_record_run_ends():
+    adder = modular.build_adder(7)
+    cert = ac.certify(adder)
+    margin, err = cert["min_margin"], cert["error_bound"]
+    small = dict(subset_ps=(), certified_ps=(7,), pizza_cases=[(9, 4, None, True),
+                                                               (5, 4, "min", True)],
+                 record={"d": 4, "certified_every_p_from_to": [[2, 17]]}, record_ps=(2, 17, 18))
+    inside = claims.adder_restated(**small, expected_margin=lambda p: margin + 1.999 * err)
+    assert inside.holds and inside.evidence["demo_2_pizza"]["demo"]["p"] == 9
+    outside = claims.adder_restated(**small, expected_margin=lambda p: margin + 2.001 * err)
+    assert not outside.holds and outside.evidence["certified"]["failures"][0][0] == 7
