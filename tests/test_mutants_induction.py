@@ -1,0 +1,78 @@
+"""Coding Demo 1's checks (verify/claims/induction_examples.py): the demo's own matrix, the
+reference frame and the evidence each check reports, pinned so that a changed entry, bound or
+slice fails a test (mutation testing, issue 13)."""
+
+from __future__ import annotations
+
+import torch
+
+from verify.claims import induction_examples as I
+
+DEMO_ONES = [[4, 1], [5, 2], [6, 3]]
+IDEAL_ONES = [*DEMO_ONES, [7, 4]]
+
+
+def test_demo_matrix_is_the_demo_s_three_ones():
+    m = I.demo_matrix()
+    assert m.shape == (8, 8) and m.dtype == torch.float64
+    assert m.nonzero().tolist() == DEMO_ONES and float(m.sum()) == 3.0
+
+
+def test_reference_frame_of_the_demo_sequence_and_others():
+    frame = I.reference_frame()
+    assert frame.shape == (8, 8) and frame.dtype == torch.float64
+    assert frame.nonzero().tolist() == IDEAL_ONES and float(frame.sum()) == 4.0
+    # a repeat right after the first token: row 1's target is key 1 (kappa = 2 in the BOS frame)
+    assert I.reference_frame([3, 3, 3]).nonzero().tolist() == [[1, 1], [2, 2]]
+    assert I.reference_frame([0, 1, 2]).sum() == 0  # no repeats, no targets
+
+
+def test_ideal_literal_evidence_and_its_flip():
+    found = I.check_ideal_literal()
+    assert not found.holds
+    assert found.evidence == {"given_nonzero": DEMO_ONES, "reference_nonzero": IDEAL_ONES}
+    fixed = I.check_ideal_literal(I.reference_frame().to(torch.float32))
+    assert fixed.holds and fixed.evidence["given_nonzero"] == IDEAL_ONES
+
+
+def test_ideal_restated_evidence():
+    found = I.check_ideal_restated()
+    assert found.holds
+    assert found.evidence == {"ours_nonzero": IDEAL_ONES, "rows_on_bos": [0, 1, 2, 3],
+                              "rows_without_target": [0, 1, 2, 3]}
+
+
+class _Patterned:
+    """A stand-in model whose block-1 pattern is given (BOS at index 0)."""
+
+    def __init__(self, pattern: torch.Tensor) -> None:
+        self.pattern = pattern
+
+    def run_with_cache(self, tokens):
+        return None, {"blocks.1.attn.hook_pattern": self.pattern[None, None]}
+
+
+def _ideal_full() -> torch.Tensor:
+    full = torch.zeros(9, 9, dtype=torch.float64)
+    full[1:, 1:] = I.reference_frame()
+    for q in range(1, 5):
+        full[q, 0] = 1.0
+    return full
+
+
+def test_ideal_restated_bos_rows_at_the_half_bound():
+    assert I.check_ideal_restated(_Patterned(_ideal_full())).holds
+    split = _ideal_full()
+    split[1, 0], split[1, 1] = 0.5, 0.5  # a tie between BOS and the token itself
+    found = I.check_ideal_restated(_Patterned(split))
+    assert not found.holds and found.evidence["rows_on_bos"] == [1, 2, 3]
+    assert found.evidence["ours_nonzero"] == IDEAL_ONES  # 0.5 is not above the half
+    moved = _ideal_full()
+    moved[1, 0], moved[1, 1] = 0.0, 1.0  # a row without target attends to itself
+    found = I.check_ideal_restated(_Patterned(moved))
+    assert not found.holds and found.evidence["ours_nonzero"] == [[0, 0], *IDEAL_ONES]
+    extra_bos = _ideal_full()
+    extra_bos[5, 0] = 1.0  # the frame is intact; a row with a target also reads BOS
+    found = I.check_ideal_restated(_Patterned(extra_bos))
+    assert not found.holds and found.evidence["ours_nonzero"] == IDEAL_ONES
+    assert found.evidence["rows_on_bos"] == [0, 1, 2, 3, 4]
