@@ -4,8 +4,10 @@ slice fails a test (mutation testing, issue 13)."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 
+from verify import detectors
 from verify.claims import induction_examples as I
 
 DEMO_ONES = [[4, 1], [5, 2], [6, 3]]
@@ -76,3 +78,22 @@ def test_ideal_restated_bos_rows_at_the_half_bound():
     found = I.check_ideal_restated(_Patterned(extra_bos))
     assert not found.holds and found.evidence["ours_nonzero"] == IDEAL_ONES
     assert found.evidence["rows_on_bos"] == [0, 1, 2, 3, 4]
+
+
+# --- verify/detectors.py: the chance level ------------------------------------------------------
+
+def test_chance_score_is_uniform_causal_attention():
+    """Row i of uniform causal attention puts 1/(i+1) on each key: with one target in rows 1
+    and 2 the 'rows' score is the mean of 1/2 and 1/3."""
+    D = torch.zeros(3, 3)
+    D[1, 0] = D[2, 1] = 1
+    score = detectors.chance_score(D)
+    assert score.dtype == torch.float64 and score.shape == (1,)
+    assert float(score) == pytest.approx(5 / 12, rel=1e-15)
+    assert detectors.chance_score(torch.stack([D, D])).tolist() == pytest.approx([5 / 12] * 2)
+    with pytest.raises(ValueError, match=r"^detection must be a tensor \[q, k\] or \[batch, q, k\] "
+                                         r"with q == k$"):
+        detectors.chance_score(torch.zeros(2, 3))
+    D4 = torch.zeros(1, 4, 4)
+    D4[0, 3, 0] = 1
+    assert float(detectors.chance_score(D4)) == pytest.approx(1 / 4, rel=1e-15)
