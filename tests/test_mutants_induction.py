@@ -97,3 +97,16 @@ def test_chance_score_is_uniform_causal_attention():
     D4 = torch.zeros(1, 4, 4)
     D4[0, 3, 0] = 1
     assert float(detectors.chance_score(D4)) == pytest.approx(1 / 4, rel=1e-15)
+
+
+def test_cat_sat_restated_needs_the_hard_model_to_predict_too():
+    """The hard model's row stays one-hot on the target but its unembedding is rolled: the
+    prediction is wrong, and that alone fails the check."""
+    from constructions import induction
+    vocab, ids = I.tokenize(I.SENTENCE)
+    hard = induction.build_induction_model(len(vocab), len(ids) + 1, "hard")
+    with torch.no_grad():
+        hard.unembed.W_U.copy_(hard.unembed.W_U.roll(1, dims=1))
+    found = I.check_cat_sat_restated(hard=hard)
+    assert not found.holds and found.evidence["hard_row_one_hot"] is False
+    assert I.check_cat_sat_restated().holds
