@@ -17,7 +17,6 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from constructions import induction, transformer
-from constructions.one_layer_induction import build_one_layer_induction
 from constructions.transformer import Transformer
 from verify import registry
 from verify.analysis import scores
@@ -161,12 +160,13 @@ def test_formation_restated_each_condition_at_its_bound(built_circuit) -> None:
     good = [_phase()] * 3
     assert ti.check_formation_restated([c] * 3, good).holds
     assert not ti.check_formation_restated([c] * 2, good[:2]).holds
+    at = c.baseline_mean + ti.COMPOSITION_SIGMAS * c.baseline_std
     cases = [(replace(c, induction=(1, 0, ti.HEAD_MIN - 1e-9)), _phase(), False),
-             (replace(c, best_diagonal_share=ti.DIAGONAL_MIN), _phase(), True),
-             (replace(c, best_diagonal_share=ti.DIAGONAL_MIN - 1e-9), _phase(), False),
+             (replace(c, best_composition=at), _phase(), True),
+             (replace(c, best_composition=at - 1e-9), _phase(), False),
              (c, _phase(step=None), False),
              (c, _phase(coincides=False), False),
-             # a spread-out previous-token signal does not matter to the restatement
+             # no clean previous-token head (Q-composition instead) does not matter to it
              (replace(c, previous_token=(0, 0, 0.01), k_composition=0.0), _phase(), True)]
     for circuit, ph, holds in cases:
         assert ti.check_formation_restated([c, c, circuit], [*good[:2], ph]).holds is holds
@@ -179,7 +179,7 @@ def test_formation_verdict_follows_the_models(built_circuit) -> None:
     lit, res = ti.check_formation_literal([c] * 3), ti.check_formation_restated([c] * 3,
                                                                                  [_phase()] * 3)
     assert registry.derive_verdict(lit.holds, res.holds) == "confirmed"
-    # a diffuse previous-token signal (as seed 2 of the trained runs): the literal fails only
+    # no clean previous-token head (as seed 2 of the trained runs): the literal fails only
     diffuse = replace(c, previous_token=(0, 1, 0.17))
     lit = ti.check_formation_literal([c, c, diffuse])
     res = ti.check_formation_restated([c, c, diffuse], [_phase()] * 3)
