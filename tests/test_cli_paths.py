@@ -113,6 +113,7 @@ def test_an_unsearchable_parent_is_one_line(monkeypatch):
     (["bench", "induction", "--n-seqs", "1000000000"], ["1000000000 sequences"]),
     (["bench", "adder", "--p", "7", "3000000"], ["bench adder --p 3000000"]),
     (["grok", "--p", "100000"], ["grok --p 100000"]),
+    (["bench", "analyze", "--vocab", "1000000000"], ["bench analyze (vocab 1000000000"]),
     (["train-induction", "--vocab", "1000000000"], ["train-induction (vocab 1000000000"]),
     (["train-induction", "--d-model", "10000000"], ["d_model 10000000"]),
 ])
@@ -218,3 +219,11 @@ def test_train_induction_estimate_covers_the_optimizer_state():
     assert cli.train_induction_estimate(["--vocab", "0"]) == []      # its parser says why
     assert cli.train_induction_estimate(["--batch", "0"]) == []
     assert cli.train_induction_estimate(["--vocab", "x"]) == []
+
+
+def test_analyze_estimate_covers_the_weights():
+    from constructions.transformer import Config
+    [(_, estimate)] = benchmarks.analyze_estimate(["--vocab", "64", "--n-ctx", "16"])
+    cfg = Config(n_layers=2, n_heads=8, d_model=256, d_head=32, d_vocab=64, n_ctx=16)
+    assert estimate > 2 * cfg.parameter_bytes()
+    assert benchmarks.analyze_estimate(["--n-seqs", "0"]) == []

@@ -64,8 +64,26 @@ def adder_estimate(argv: list[str]) -> list[tuple[str, int]]:
     return [(f"bench adder --p {p}", cfg.parameter_bytes() + 2 * 2**26)]
 
 
+def analyze_estimate(argv: list[str]) -> list[tuple[str, int]]:
+    """Bytes of `bench analyze`: the random model's weights (twice with the peer) plus, for all
+    sequences at once, logits [n_seqs, n_ctx, vocab] and every layer's patterns
+    [n_seqs, heads, n_ctx, n_ctx], kept in the cache (x 3 for the analysis and the peer)."""
+    from constructions.transformer import Config
+
+    ns = _known(argv, n_layers=2, n_heads=8, d_model=256, d_head=32, vocab=512, n_ctx=128,
+                n_seqs=8)
+    if ns is None or min(vars(ns).values()) < 1:
+        return []
+    cfg = Config(n_layers=ns.n_layers, n_heads=ns.n_heads, d_model=ns.d_model, d_head=ns.d_head,
+                 d_vocab=ns.vocab, n_ctx=ns.n_ctx)
+    acts = ns.n_seqs * ns.n_ctx * (ns.vocab + ns.n_layers * ns.n_heads * ns.n_ctx
+                                   + 6 * ns.n_layers * ns.d_model) * FLOAT
+    return [(f"bench analyze (vocab {ns.vocab}, n_ctx {ns.n_ctx}, d_model {ns.d_model})",
+             2 * cfg.parameter_bytes() + 3 * acts)]
+
+
 ESTIMATES: dict[str, Callable[[list[str]], list[tuple[str, int]]]] = {
-    "induction": induction_estimate, "adder": adder_estimate}
+    "induction": induction_estimate, "adder": adder_estimate, "analyze": analyze_estimate}
 
 
 def usage(available: dict) -> str:
