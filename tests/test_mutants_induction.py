@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from constructions import circuits, induction, transformer
 from verify import detectors
 from verify.claims import induction_examples as I
 
@@ -102,7 +103,6 @@ def test_chance_score_is_uniform_causal_attention():
 def test_cat_sat_restated_needs_the_hard_model_to_predict_too():
     """The hard model's row stays one-hot on the target but its unembedding is rolled: the
     prediction is wrong, and that alone fails the check."""
-    from constructions import induction
     vocab, ids = I.tokenize(I.SENTENCE)
     hard = induction.build_induction_model(len(vocab), len(ids) + 1, "hard")
     with torch.no_grad():
@@ -110,3 +110,84 @@ def test_cat_sat_restated_needs_the_hard_model_to_predict_too():
     found = I.check_cat_sat_restated(hard=hard)
     assert not found.holds and found.evidence["hard_row_one_hot"] is False
     assert I.check_cat_sat_restated().holds
+
+
+# --- verify/detectors.py: messages, bounds at the edge, defaults -------------------------------
+
+
+def test_copying_score_refusals_and_the_zero_edge():
+    with pytest.raises(ValueError, match=r"^matrix must be a square 2-D tensor \(the full OV "
+                                         r"circuit\), got \(2, 3\)$"):
+        detectors.copying_score(torch.zeros(2, 3))
+    with pytest.raises(ValueError, match=r"got <class 'list'>$"):
+        detectors.copying_score([[1.0]])
+    with pytest.raises(ValueError, match=r"got \(4,\)$"):
+        detectors.copying_score(torch.zeros(4))
+    with pytest.raises(ValueError, match=r"^matrix: the full OV circuit is zero, its copying score "
+                                         r"is undefined$"):
+        detectors.copying_score(torch.zeros(3, 3))
+    edge = torch.zeros(2, 2, dtype=torch.float64)
+    edge[0, 0] = detectors.EIGEN_ZERO  # sum |lambda| exactly at the bound: defined
+    assert detectors.copying_score(edge) == 1.0
+    assert detectors.copying_score(-torch.eye(3, dtype=torch.float32)) == -1.0
+    third = torch.tensor([[1 / 3]], dtype=torch.float32)  # computed in float64
+    assert detectors.copying_score(third) == 1.0
+
+
+def _two_layer_model():
+    cfg = transformer.Config(n_layers=2, n_heads=2, d_model=4, d_head=2, d_vocab=5, n_ctx=9)
+    return transformer.Transformer.from_weights(cfg, transformer.random_weights(cfg, seed=3))
+
+
+def test_head_pattern_names_the_allowed_range():
+    model, tokens = _two_layer_model(), torch.tensor([[0, 1, 2]])
+    with pytest.raises(ValueError, match=r"^layer must be in \[0, 1\], got 2$"):
+        detectors.head_pattern(model, tokens, 2)
+    with pytest.raises(ValueError, match=r"^head must be in \[0, 1\], got 2$"):
+        detectors.head_pattern(model, tokens, 0, 2)
+    _, cache = model.run_with_cache(tokens)
+    assert torch.equal(detectors.head_pattern(model, tokens, 1),
+                       cache["blocks.1.attn.hook_pattern"][:, 0])
+
+
+def test_scores_read_the_head_they_are_given():
+    model = _two_layer_model()
+    tokens = detectors.repeated_random_tokens(2, 4, 4, seed=0)
+    _, cache = model.run_with_cache(tokens)
+    for layer in (0, 1):
+        for head in (0, 1):
+            pattern = cache[f"blocks.{layer}.attn.hook_pattern"][:, head]
+            assert detectors.previous_token_score(model, layer, head, tokens) == float(
+                detectors.pattern_score(pattern, detectors.previous_token_pattern(9)).mean())
+            assert detectors.prefix_matching_score(model, layer, head, tokens) == float(
+                detectors.pattern_score(pattern, detectors.induction_pattern(tokens)).mean())
+    assert detectors.head_copying_score(model, 1) == detectors.copying_score(
+        circuits.full_ov(model, 1, 0))
+
+
+def test_pattern_score_messages():
+    with pytest.raises(ValueError, match=r"^normalization must be one of 'rows', "
+                                         r"'transformer_lens'; got 'x'$"):
+        detectors.pattern_score(torch.eye(2), torch.eye(2), normalization="x")
+    with pytest.raises(ValueError, match=r"^pattern must be a tensor"):
+        detectors.pattern_score(torch.zeros(2, 3), torch.eye(2))
+    with pytest.raises(ValueError, match=r"^detection must be a tensor"):
+        detectors.pattern_score(torch.eye(2), torch.zeros(2, 3))
+    third = torch.full((1, 1), 1 / 3, dtype=torch.float32)
+    one = torch.ones(1, 1, dtype=torch.float32)
+    assert float(detectors.pattern_score(one, one)) == 1.0
+    assert detectors.pattern_score(third, one).dtype == torch.float64
+
+
+def test_repeated_random_tokens_edges_and_messages():
+    t = detectors.repeated_random_tokens(1, 1, 1, seed=0)  # every minimum at once
+    assert t.tolist() == [[1, 0, 0]]
+    for name, args in (("n_seqs", (0, 1, 1)), ("half", (1, 0, 1)), ("vocab_size", (1, 1, 0))):
+        with pytest.raises(ValueError, match=rf"^{name} must be >= 1, got 0$"):
+            detectors.repeated_random_tokens(*args, seed=0)
+    distinct = detectors.repeated_random_tokens(50, 4, 4, seed=1)
+    assert all(sorted(row[1:5]) == [0, 1, 2, 3] for row in distinct.tolist())  # a permutation
+    long = detectors.repeated_random_tokens(50, 6, 2, seed=1)  # half > vocab: with repeats
+    assert long.shape == (50, 13) and set(long[:, 1:].unique().tolist()) == {0, 1}
+    assert torch.equal(long, detectors.repeated_random_tokens(50, 6, 2, seed=1))
+    assert detectors.repeated_random_tokens(1, 2, 3, seed=0, bos=9)[0, 0] == 9
