@@ -191,3 +191,17 @@ def test_repeated_random_tokens_edges_and_messages():
     assert long.shape == (50, 13) and set(long[:, 1:].unique().tolist()) == {0, 1}
     assert torch.equal(long, detectors.repeated_random_tokens(50, 6, 2, seed=1))
     assert detectors.repeated_random_tokens(1, 2, 3, seed=0, bos=9)[0, 0] == 9
+
+
+def test_pattern_score_refuses_a_mismatched_or_acausal_detection():
+    with pytest.raises(ValueError, match=r"^detection must be \[3, 3\] like the pattern, got "
+                                         r"\(1, 2, 2\)$"):
+        detectors.pattern_score(torch.eye(3)[None], torch.eye(2))
+    upper = torch.zeros(3, 3)
+    upper[0, 2] = 1
+    with pytest.raises(ValueError, match=r"^detection must be lower triangular \(a causal head "
+                                         r"cannot attend to a later key\); got a nonzero entry "
+                                         r"above the diagonal$"):
+        detectors.pattern_score(torch.eye(3), upper)
+    with pytest.raises(ValueError, match=r"^detection must hold only 0 and 1$"):
+        detectors.pattern_score(torch.eye(3), 2 * torch.eye(3))
