@@ -241,6 +241,11 @@ def test_unrotated_even_p_ties_and_is_refused(p):
     assert cert["eps_n"] > math.sin(math.pi / (2 * p))                # the b-half is not the proof's
 
 
+def test_unchecked_builder_defaults_to_demo_width():
+    model = pizza.build_unchecked(5, d=8)
+    assert pizza.linear_layers(model)[0].weight.shape == (16, 16) and pizza.directions(model) == 8
+
+
 def test_rotated_odd_p_ties_and_is_refused():
     model = pizza.build_unchecked(97, rotation=1)
     cert = pc.certify_pizza(model)
@@ -323,6 +328,8 @@ def test_range_command_writes_the_record(tmp_path, capsys):
 
 
 def test_range_command_bad_input_is_one_line(capsys):
+    assert pc.main(["--first", "2", "--last", "3", "--d", "2"]) == 0     # d = 2: at the bound
+    capsys.readouterr()
     for argv in (["--first", "1"], ["--first", "9", "--last", "3"], ["--d", "1"], ["--bogus"]):
         assert pc.main(argv) == 2
         err = capsys.readouterr().err
