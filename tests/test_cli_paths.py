@@ -60,6 +60,24 @@ def test_bad_output_paths_are_refused_before_any_work(args, words, a_file, tmp_p
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file.txt"]
 
 
+@pytest.mark.parametrize("args", [
+    ["report", "{file}"], ["grok", "--out", "{file}"], ["inspect", "induction", "--plot", "{file}"],
+    ["bench", "induction", "--json", "{tmp}/no/x.json"], ["train-induction", "--out", "{file}"]])
+def test_refusal_comes_before_torch_is_imported(args, a_file, tmp_path):
+    """Within a second as a user sees it: the path checks run before the heavy imports."""
+    args = [a.format(file=a_file, tmp=tmp_path) for a in args]
+    start = time.perf_counter()
+    result = subprocess.run([sys.executable, "-X", "importtime", "-m", "verify", *args],
+                            capture_output=True, text=True, timeout=120)
+    seconds = time.perf_counter() - start
+    assert result.returncode == 2
+    imported = [line.split("|")[-1].strip() for line in result.stderr.splitlines()
+                if line.startswith("import time:")]
+    assert "torch" not in imported and "verify.cli" in imported
+    assert result.stderr.splitlines()[-1].startswith("error: ")
+    assert seconds < 10 * REFUSAL_SECONDS      # ~0.2 s idle; slack for a loaded machine
+
+
 @pytest.mark.parametrize("args", [["report", "{file}"], ["grok", "--out", "{file}"],
                                   ["bench", "induction", "--json", "{tmp}/no/x.json"]])
 def test_refusal_is_fast_in_process(args, a_file, tmp_path, capsys):

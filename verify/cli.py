@@ -30,7 +30,6 @@ from verify.cli_util import (
     pop_max_memory,
     too_large,
 )
-from verify.display import table
 
 SUBCOMMANDS = {
     "inspect": "verify.inspect_cmd",
@@ -41,7 +40,8 @@ SUBCOMMANDS = {
     "train-induction": "verify.train_induction_cmd",
 }
 # output options of subcommands whose parsers live elsewhere, checked before any work
-OUTPUTS = {"grok": {"--out": "dir"}}
+OUTPUTS = {"grok": {"--out": "dir"}, "train-induction": {"--out": "dir"},
+           "inspect": {"--plot": "dir"}, "bench": {"--json": "file"}}
 INTERRUPTED = 130   # the shell's status for SIGINT
 
 
@@ -92,8 +92,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         if args and args[0] in SUBCOMMANDS:
-            if "-h" not in args and "--help" not in args:
+            if "-h" not in args and "--help" not in args:   # before torch is imported
                 check_output_options(args[1:], OUTPUTS.get(args[0], {}))
+                if args[0] == "report":
+                    from verify.report import check_paths
+                    check_paths(args[1:])
             rest, limit = args[1:], None
             if args[0] in ESTIMATES and "-h" not in args and "--help" not in args:
                 rest, limit = pop_max_memory(rest)
@@ -155,6 +158,7 @@ def run_claims(argv: list[str]) -> int:
     else:
         claims = [c for c in registry.all_claims() if ns.all or not c.slow]
     results = run_with_progress(claims, quiet=ns.quiet)
+    from verify.display import table
     if ns.json:
         print(json.dumps([r.as_json() for r in results], indent=2, default=str))
     else:

@@ -24,8 +24,8 @@ from typing import Any
 
 from verify import registry
 from verify.cli_util import OneLineParser, UsageError, check_output_dir
-from verify.display import table
-from verify.figures import FIGURES, load_grok_run
+
+# torch-free at import: `python -m verify report FILE` is refused before torch loads
 
 HELP = "write a certificate: REPORT.md, report.json, index.html (browsable offline), figures"
 PACKAGES = ("torch", "numpy", "sympy", "hypothesis", "matplotlib", "mpmath", "safetensors",
@@ -107,12 +107,24 @@ def parser() -> OneLineParser:
     return ap
 
 
-def main(argv: list[str]) -> int:
-    from verify import report_text, web_report
-    from verify.cli import run_with_progress
+def check_paths(argv: list[str]) -> None:
+    """The output folder, checked before anything heavy is imported (the command line calls
+    this first; usage errors are left to `main`)."""
+    try:
+        ns, _ = parser().parse_known_args(argv)
+    except UsageError:
+        return
+    check_output_dir(ns.directory, option="report DIR")
 
+
+def main(argv: list[str]) -> int:
     ns = parser().parse_args(argv)
     directory: Path = check_output_dir(ns.directory, option="report DIR")
+    from verify import report_text, web_report
+    from verify.cli import run_with_progress
+    from verify.display import table
+    from verify.figures import FIGURES, load_grok_run
+
     grok_run = None
     if ns.grok_run is not None:
         if not ns.grok_run.is_file():
