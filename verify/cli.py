@@ -48,11 +48,11 @@ INTERRUPTED = 130   # the shell's status for SIGINT
 def grok_estimate(argv: list[str]) -> list[tuple[str, int]]:
     """Bytes of `grok --p P`: the pair tables (a, b, labels, permutation, splits: ~6 p^2 int64)
     and the all-pairs logits and Fourier bases of the progress measures (~3 p^3 float32)."""
-    ap = argparse.ArgumentParser(add_help=False)
+    ap = OneLineParser(add_help=False)
     ap.add_argument("--p", type=int, default=None)
     try:
         p = ap.parse_known_args(argv)[0].p
-    except SystemExit:          # grok's own parser reports bad values
+    except UsageError:          # grok's own parser reports bad values
         return []
     if p is None or p < 2:
         return []
@@ -65,7 +65,7 @@ def train_induction_estimate(argv: list[str]) -> list[tuple[str, int]]:
     patterns of every layer, forward and backward (x 3); 8 bytes per number, an upper figure."""
     from constructions.transformer import Config
 
-    ap = argparse.ArgumentParser(add_help=False)
+    ap = OneLineParser(add_help=False)
     for name, default in (("vocab", 32), ("length", 32), ("n_layers", 2), ("n_heads", 4),
                           ("d_model", 64), ("d_head", 16), ("batch", 32)):
         ap.add_argument("--" + name.replace("_", "-"), type=int, default=default)
@@ -73,7 +73,7 @@ def train_induction_estimate(argv: list[str]) -> list[tuple[str, int]]:
         ns = ap.parse_known_args(argv)[0]
         cfg = Config(n_layers=ns.n_layers, n_heads=ns.n_heads, d_model=ns.d_model,
                      d_head=ns.d_head, d_vocab=ns.vocab + 1, n_ctx=ns.length + 1)
-    except (SystemExit, ValueError, TypeError):   # its own parser reports bad values
+    except (UsageError, ValueError, TypeError):   # its own parser reports bad values
         return []
     if ns.batch < 1 or ns.vocab < 1:
         return []

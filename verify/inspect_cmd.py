@@ -7,11 +7,17 @@ refused, with the estimate, above the limit that ``--max-memory GB`` overrides.
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Callable
 
 from verify.cli import discover
-from verify.cli_util import UsageError, check_output_options, guard_memory, pop_max_memory, too_large
+from verify.cli_util import (
+    OneLineParser,
+    UsageError,
+    check_output_options,
+    guard_memory,
+    pop_max_memory,
+    too_large,
+)
 
 HELP = "print a construction's weights, QK and OV circuits (NAME --help: its options)"
 OUTPUTS = {"--plot": "dir"}   # output options of the targets, checked before any work
@@ -26,12 +32,12 @@ def adder_estimate(argv: list[str]) -> list[tuple[str, int]]:
     (float64, `modular.adder_config`) plus the tuple of frequencies (~36 bytes per Python int)."""
     from constructions import modular
 
-    ap = argparse.ArgumentParser(add_help=False)
+    ap = OneLineParser(add_help=False)
     ap.add_argument("--p", type=int, default=5)
     ap.add_argument("--freqs", type=int, nargs="+", default=None)
     try:
         ns, _ = ap.parse_known_args(argv)
-    except SystemExit:          # the target's own parser reports bad values
+    except UsageError:          # the target's own parser reports bad values
         return []
     if ns.p < 2:
         return []

@@ -11,7 +11,14 @@ import argparse
 from collections.abc import Callable
 
 from verify.cli import discover
-from verify.cli_util import UsageError, check_output_options, guard_memory, pop_max_memory, too_large
+from verify.cli_util import (
+    OneLineParser,
+    UsageError,
+    check_output_options,
+    guard_memory,
+    pop_max_memory,
+    too_large,
+)
 
 HELP = "run a benchmark: figures, not pass/fail (NAME --help: its options)"
 OUTPUTS = {"--json": "file"}
@@ -19,13 +26,13 @@ FLOAT = 8                       # bytes of a float64 / int64
 
 
 def _known(argv: list[str], **defaults: int | list[int]) -> argparse.Namespace | None:
-    ap = argparse.ArgumentParser(add_help=False)
+    ap = OneLineParser(add_help=False)
     for name, default in defaults.items():
         ap.add_argument("--" + name.replace("_", "-"), type=int, default=default,
                         nargs="+" if isinstance(default, list) else None)
     try:
         return ap.parse_known_args(argv)[0]
-    except SystemExit:          # the benchmark's own parser reports bad values
+    except UsageError:          # the benchmark's own parser reports bad values
         return None
 
 
