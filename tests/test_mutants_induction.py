@@ -205,3 +205,11 @@ def test_pattern_score_refuses_a_mismatched_or_acausal_detection():
         detectors.pattern_score(torch.eye(3), upper)
     with pytest.raises(ValueError, match=r"^detection must hold only 0 and 1$"):
         detectors.pattern_score(torch.eye(3), 2 * torch.eye(3))
+
+
+def test_copying_score_is_computed_in_float64():
+    """Eigenvalues 1 and -1e-8: the score is (1 - 1e-8) / (1 + 1e-8) in float64; in float32
+    the small eigenvalue vanishes against 1 and the score would be exactly 1."""
+    m = torch.tensor([[1.0, 0.0], [0.0, -1e-8]], dtype=torch.float32)
+    assert detectors.copying_score(m) == pytest.approx((1 - 1e-8) / (1 + 1e-8), rel=1e-12)
+    assert detectors.copying_score(m) != 1.0
