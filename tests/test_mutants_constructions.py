@@ -328,3 +328,24 @@ def test_transformer_attention_accessor():
     cfg = transformer.Config(n_layers=2, n_heads=1, d_model=2, d_head=1, d_vocab=2, n_ctx=2)
     model = transformer.Transformer(cfg)
     assert model.attention(1) is model.blocks[1].attn and model.attention(0) is model.blocks[0].attn
+
+
+def test_previous_token_weights_are_float64_and_exact():
+    layout = previous_token.Layout(vocab_size=3, n_ctx=5)
+    emb = previous_token.embeddings(layout)
+    for name in ("embed.W_E", "pos_embed.W_pos"):
+        assert emb[name].dtype == torch.float64
+    assert emb["pos_embed.W_pos"][4, layout.pos_sq] == 16.0
+    assert previous_token.embeddings(layout, torch.float32)["embed.W_E"].dtype == torch.float32
+    beta = 0.1  # not a float32 number: weights built in float32 would round it
+    head = previous_token.previous_token_head(layout, beta)
+    assert sorted(head) == [f"blocks.0.attn.{w}" for w in ("W_K", "W_O", "W_Q", "W_V")]
+    for value in head.values():
+        assert value.dtype == torch.float64
+    W_Q = head["blocks.0.attn.W_Q"]
+    assert float(W_Q[0, layout.pos_i, 0]) == 2 * beta and float(W_Q[0, layout.pos_one, 1]) == -beta
+    W_O = head["blocks.0.attn.W_O"]
+    assert W_O.sum() == layout.n_tokens and set(W_O.unique().tolist()) == {0.0, 1.0}
+    assert sorted(previous_token.previous_token_head(layout, beta, layer=1)) == [
+        f"blocks.1.attn.{w}" for w in ("W_K", "W_O", "W_Q", "W_V")]
+    assert previous_token.previous_token_scores(3).dtype == torch.float64
