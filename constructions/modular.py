@@ -20,7 +20,7 @@ last position). With m = |K|, the residual stream has three slots of 2m coordina
     O = [4m, 6m)   (cos w_k(a+b), sin w_k(a+b))_k, written by the MLP
 
 Attention: W_Q = W_K = 0, so every score is 0 and the softmax at the last position is (1/2, 1/2)
-in exact arithmetic (in floating point within a proved alpha ~ 7e-16 of it, given the library's
+in exact arithmetic (in floating point within a proved alpha ~ 6e-16 of it, given the library's
 exp: verify/rounding.py). The OV circuit copies slot B to slot S with
 factor 2, so slot S holds 2 * (E(a) + E(b)) / 2. The MLP (act_fn "quadratic") forms, per
 frequency, z+ = u_a + u_b and z- = u_a - u_b (u_x = e^{i w_k x}; z- = S - 2B) and uses

@@ -514,7 +514,7 @@ def test_rounding_bounds_are_the_stated_formulas():
         return n * u / (1 - n * u)
 
     assert float(2 * gam(2) * (1 + ref) ** 2 + 4 * ref * (1 + ref)) == pytest.approx(
-        rounding.product_reference_error(), rel=1e-12)
+        rounding.product_reference_error(), rel=1e-12, abs=0)
     zero = torch.zeros(3, dtype=torch.float64)
     assert rounding.pair_error(zero, zero, zero, zero) == 2 * rounding.REF_ERR
     assert rounding.pair_error(zero, zero, zero, zero, ref_err=1e-3) == 2e-3
@@ -523,9 +523,9 @@ def test_rounding_bounds_are_the_stated_formulas():
         upper = (1 + e) * (1 + tau) / ((1 - e) * (1 - gam(n - 1))) - 1
         lower = 1 - (1 - e) * (1 - tau) / ((1 + e) * (1 + gam(n - 1)))
         want = float(max(upper, lower) / n) * rounding.SLACK
-        assert rounding.equal_softmax_error(n, float(e)) == pytest.approx(want, rel=1e-12)
+        assert rounding.equal_softmax_error(n, float(e)) == pytest.approx(want, rel=1e-12, abs=0)
     assert rounding.equal_softmax_error(1) >= 0                      # n = 1: at the bound, accepted
-    assert rounding.gamma(3) == pytest.approx(float(gam(3)), rel=1e-15)
+    assert rounding.gamma(3) == pytest.approx(float(gam(3)), rel=1e-15, abs=0)
 
 
 def test_feature_maps_are_the_stated_expressions():

@@ -385,4 +385,4 @@ def test_weight_bound_is_the_stated_formula():
     e_e, e_n, e_w, m = Fr(1, 10**3), Fr(3, 10**4), Fr(7, 10**5), 5
     want = m * (e_w * (2 + 2 * e_e) * (1 + e_n) + e_n * (2 + 2 * e_e) + 2 * e_e)
     got = pc.weight_bound(m, {"eps_E": float(e_e), "eps_n": float(e_n), "eps_W": float(e_w)})
-    assert got == pytest.approx(float(want) * SLACK, rel=1e-12)
+    assert got == pytest.approx(float(want) * SLACK, rel=1e-12, abs=0)

@@ -16,6 +16,7 @@ u + 2^-100 < REF_ERR = 2^-52 of the exact value. (100x faster than one mpmath ca
 from __future__ import annotations
 
 import functools
+from fractions import Fraction
 
 import mpmath
 import torch
@@ -92,10 +93,13 @@ def equal_softmax_error(n: int = 2, exp_rel_err: float = EXP_REL_ERR) -> float:
         raise ValueError(f"n must be an integer >= 1, got {n!r}")
     if not 0 <= exp_rel_err < 0.5:
         raise ValueError(f"exp_rel_err must be in [0, 0.5), got {exp_rel_err!r}")
-    e, tau = exp_rel_err, 2 * U + U * U
-    upper = (1 + e) * (1 + tau) / ((1 - e) * (1 - gamma(n - 1)))
-    lower = (1 - e) * (1 - tau) / ((1 + e) * (1 + gamma(n - 1)))
-    return max(upper - 1, 1 - lower) / n * SLACK
+    # exact rationals: in float64, upper - 1 would cancel to a multiple of 2^-52 and could
+    # round BELOW the true deviation; float(Fraction) is correctly rounded, SLACK covers it
+    e, u = Fraction(exp_rel_err), Fraction(1, 2**53)
+    tau, g = 2 * u + u * u, (n - 1) * u / (1 - (n - 1) * u)
+    upper = (1 + e) * (1 + tau) / ((1 - e) * (1 - g))
+    lower = (1 - e) * (1 - tau) / ((1 + e) * (1 + g))
+    return float(max(upper - 1, 1 - lower) / n) * SLACK
 
 
 def row_margins(logits: torch.Tensor, answers: torch.Tensor, *,
