@@ -555,11 +555,13 @@ def test_phases_literal_each_condition(broken):
     assert not gc.check_phases_literal(rec, fresh).holds
 
 
-@pytest.mark.parametrize("broken", ["default_no_grok", "immediate", "demo2_norm_falls",
+@pytest.mark.parametrize("broken", ["default_no_grok", "half_no_grok", "immediate",
+                                    "demo2_norm_falls",
                                     "default_norm_rises", "circuit_late"])
 def test_phases_restated_each_condition(broken):
     from verify.claims import grokking as gc
     changes = {"default_no_grok": {"default": {"grok": False}},
+               "half_no_grok": {"demo2_frac0.5": {"grok": False}},
                "immediate": {"demo2_frac0.3": {"immediate": True}},
                "demo2_norm_falls": {"demo2_frac0.5": {"rises": False}},
                "default_norm_rises": {"default": {"rises": True}},

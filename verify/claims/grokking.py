@@ -111,7 +111,8 @@ def _phase_row(e: dict[str, Any]) -> dict[str, Any]:
 def check_phases_restated(rec: dict[str, Any] | None = None, fresh: dict[str, Any] | None = None
                           ) -> Finding:
     """proofs/grokking.md's restatement: (1) every seed memorizes before test accuracy rises,
-    and every seed of the default run generalizes within the cap; (2) in phase 1 ||W||^2 rises
+    and every seed of the default run and of Demo 2's settings at fraction 0.5 generalizes
+    within the cap; (2) in phase 1 ||W||^2 rises
     at Demo 2's settings, and falls at the default one, where the embedding shrinks while the
     rest grows (record and fresh runs); (3) in every seed that generalizes, the key-frequency
     circuit forms (restricted loss <= progress.CIRCUIT_FORMED_SHARE ln p) before test accuracy
@@ -126,6 +127,8 @@ def check_phases_restated(rec: dict[str, Any] | None = None, fresh: dict[str, An
     counts = {
         "memorized_first": _count(rec["entries"], _memorized_first),
         "default_grokked": _count(default, lambda e: e["kind"] == "grokking"),
+        "demo2_frac0.5_grokked": _count(_by_setting(rec, DEMO2[0]),
+                                        lambda e: e["kind"] == "grokking"),
         "demo2_norm_rises": _count(demo2, _norm_rises),
         "demo2_norm_rises_fresh": [sum(r["rises"] for n in DEMO2 for r in rises[n]),
                                    sum(len(rises[n]) for n in DEMO2)],
