@@ -26,7 +26,8 @@ def inspect(argv: list[str]) -> int:
 
     parser = OneLineParser(prog="python -m verify inspect induction",
                            description="Weights and attention patterns of the induction model.")
-    parser.add_argument("--attention", choices=("softmax", "hard"), default="softmax")
+    parser.add_argument("--attention", choices=("softmax", "hard"), default="softmax",
+        help='softmax at beta*(N), or the hard (argmax) limit')
     parser.add_argument("--plot", metavar="DIR", help="write PNG heatmaps of both heads here")
     ns = parser.parse_args(argv)
     tokens = torch.tensor([[5, *DEMO_SEQUENCE]])  # Demo 1's sequence after BOS (= 5)

@@ -100,15 +100,16 @@ def main(argv: list[str]) -> int:
     ap = OneLineParser(prog="python -m verify bench grok", description=__doc__.split("\n")[0])
     ap.add_argument("--nanda-steps", type=int, default=15000,
                     help="step cap for Nanda's config (it generalized at 5,400 here, in ~10 min)")
-    ap.add_argument("--default-steps", type=int, default=6000)
-    ap.add_argument("--skip-nanda", action="store_true")
+    ap.add_argument("--default-steps", type=int, default=6000, help='step cap of the default run')
+    ap.add_argument("--skip-nanda", action="store_true",
+        help="skip Nanda et al.'s configuration (about 10 minutes)")
     ap.add_argument("--skip-runs", action="store_true",
                     help="only the batched-seeds measurement (no default/Nanda runs)")
     ap.add_argument("--batch-seeds", type=int, default=5, help="seeds in the batched measurement")
     ap.add_argument("--batch-steps", type=int, default=50, help="steps in the batched measurement")
-    ap.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--json", default=None, metavar="FILE")
+    ap.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help='where to train')
+    ap.add_argument("--threads", type=int, default=1, help='torch threads')
+    ap.add_argument("--json", default=None, metavar="FILE", help='also write the figures as JSON to FILE')
     ns = ap.parse_args(argv)
     if ns.nanda_steps < 1 or ns.default_steps < 1:
         raise ValueError("--nanda-steps and --default-steps must be >= 1")

@@ -116,11 +116,11 @@ def run_benchmark(*, n_seqs: int = 1000, length: int = 512, vocab_size: int = 64
 def main(argv: list[str]) -> int:
     parser = OneLineParser(prog="python -m verify bench induction",
                            description="Benchmark the softmax induction model.")
-    parser.add_argument("--n-seqs", type=int, default=1000)
-    parser.add_argument("--length", type=int, default=512)
-    parser.add_argument("--vocab", type=int, default=64)
-    parser.add_argument("--chunk", type=int, default=25)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--n-seqs", type=int, default=1000, help='random sequences checked')
+    parser.add_argument("--length", type=int, default=512, help='sequence length (n_ctx)')
+    parser.add_argument("--vocab", type=int, default=64, help='vocabulary size')
+    parser.add_argument("--chunk", type=int, default=25, help='sequences per forward pass')
+    parser.add_argument("--seed", type=int, default=0, help='seed of the random sequences')
     parser.add_argument("--no-peer", action="store_true", help="skip TransformerLens")
     parser.add_argument("--repeats", type=int, default=3, help="best of this many timed runs")
     parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
