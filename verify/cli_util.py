@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn
 
@@ -153,3 +154,21 @@ def too_large(error: Exception) -> UsageError:
     return UsageError(f"{what} needs about {format_bytes(estimate)} of memory, more than the "
                       f"{format_bytes(limit)} allowed; use smaller sizes, or pass "
                       f"{MAX_MEMORY_OPTION} GB to override")
+
+
+def run_guarded(target: Callable[[list[str]], int], argv: list[str], outputs: dict[str, str],
+                estimate: Callable[[list[str]], list[tuple[str, int]]]) -> int:
+    """Run a subcommand's target on ``argv`` after the checks that come before any work: its
+    output options, ``--max-memory`` and its memory estimate (skipped for ``--help``); a
+    builder's `validation.TooLarge` becomes one line."""
+    from constructions import validation
+
+    rest, limit = pop_max_memory(argv)
+    if "-h" not in rest and "--help" not in rest:
+        check_output_options(rest, outputs)
+        guard_memory(estimate(rest), limit)
+    try:
+        with validation.memory_limit_set(limit):
+            return int(target(rest))
+    except validation.TooLarge as error:
+        raise too_large(error) from None

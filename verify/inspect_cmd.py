@@ -10,14 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from verify.cli import discover
-from verify.cli_util import (
-    OneLineParser,
-    UsageError,
-    check_output_options,
-    guard_memory,
-    pop_max_memory,
-    too_large,
-)
+from verify.cli_util import OneLineParser, UsageError, run_guarded
 
 HELP = "print a construction's weights, QK and OV circuits (NAME --help: its options)"
 OUTPUTS = {"--plot": "dir"}   # output options of the targets, checked before any work
@@ -72,7 +65,6 @@ def usage(available: dict) -> str:
 
 
 def main(argv: list[str]) -> int:
-    from constructions import validation
 
     available = targets()
     if argv and argv[0] in ("-h", "--help"):
@@ -84,12 +76,4 @@ def main(argv: list[str]) -> int:
     if name not in available:
         raise UsageError(f"unknown construction {name!r}; choose one of: "
                          f"{', '.join(sorted(available))}")
-    rest, limit = pop_max_memory(argv[1:])
-    if "-h" not in rest and "--help" not in rest:
-        check_output_options(rest, OUTPUTS)
-        guard_memory(ESTIMATES.get(name, lambda _: [])(rest), limit)
-    try:
-        with validation.memory_limit_set(limit):
-            return int(available[name](rest))
-    except validation.TooLarge as error:
-        raise too_large(error) from None
+    return run_guarded(available[name], argv[1:], OUTPUTS, ESTIMATES.get(name, lambda _: []))

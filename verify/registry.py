@@ -156,17 +156,22 @@ def get_claims(ids: list[str]) -> list[Claim]:
 
 
 @contextlib.contextmanager
-def single_thread() -> Iterator[None]:
-    """Run torch on one thread, then restore. Checks are many small tensor operations: on a
-    loaded 2-core machine OpenMP's spinning threads made them 10-20x slower (0.8 s vs 17 s)."""
+def torch_threads(n: int) -> Iterator[None]:
+    """Run torch on ``n`` threads, then restore the previous number."""
     import torch
 
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+    torch.set_num_threads(n)
     try:
         yield
     finally:
         torch.set_num_threads(threads)
+
+
+def single_thread() -> contextlib.AbstractContextManager[None]:
+    """Run torch on one thread, then restore. Checks are many small tensor operations: on a
+    loaded 2-core machine OpenMP's spinning threads made them 10-20x slower (0.8 s vs 17 s)."""
+    return torch_threads(1)
 
 
 def _run_check(check: Check | None, name: str) -> tuple[Finding | None, str | None]:

@@ -11,14 +11,7 @@ import argparse
 from collections.abc import Callable
 
 from verify.cli import discover
-from verify.cli_util import (
-    OneLineParser,
-    UsageError,
-    check_output_options,
-    guard_memory,
-    pop_max_memory,
-    too_large,
-)
+from verify.cli_util import OneLineParser, UsageError, run_guarded
 
 HELP = "run a benchmark: figures, not pass/fail (NAME --help: its options)"
 OUTPUTS = {"--json": "file"}
@@ -108,8 +101,6 @@ def usage(available: dict) -> str:
 
 
 def main(argv: list[str]) -> int:
-    from constructions import validation
-
     available = discover("verify.benchmarks", "BENCHMARKS")
     if argv and argv[0] in ("-h", "--help"):
         print(usage(available))
@@ -119,12 +110,4 @@ def main(argv: list[str]) -> int:
         raise UsageError(f"bench needs NAME, one of: {', '.join(sorted(available)) or '(none)'}; "
                          f"got {got}")
     name = argv[0]
-    rest, limit = pop_max_memory(argv[1:])
-    if "-h" not in rest and "--help" not in rest:
-        check_output_options(rest, OUTPUTS)
-        guard_memory(ESTIMATES.get(name, lambda _: [])(rest), limit)
-    try:
-        with validation.memory_limit_set(limit):
-            return int(available[name](rest))
-    except validation.TooLarge as error:
-        raise too_large(error) from None
+    return run_guarded(available[name], argv[1:], OUTPUTS, ESTIMATES.get(name, lambda _: []))

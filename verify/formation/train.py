@@ -27,6 +27,7 @@ from constructions import validation
 from constructions.transformer import Config, Transformer
 from verify.analysis import composition, scores
 from verify.formation.task import Batch, TaskConfig, bigram_loss, bigram_table, sample
+from verify.registry import torch_threads
 
 SCHEMA = "circuit-proofs/induction-run/1"
 EVAL_SEQS = 256          # held-out sequences for the tracked measurements
@@ -125,12 +126,8 @@ def train(cfg: TrainConfig, *, progress: Callable[[int, dict[str, Any]], None] |
 
     ``checkpoint(state)`` is called every ``checkpoint_every`` steps and when training ends or is
     interrupted (the KeyboardInterrupt then propagates, with the state saved)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(cfg.threads)
-    try:
+    with torch_threads(cfg.threads):
         return _train(cfg, progress, state, checkpoint, checkpoint_every)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _train(cfg: TrainConfig, progress, state, checkpoint, checkpoint_every  # noqa: ANN001

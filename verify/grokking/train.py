@@ -24,6 +24,7 @@ from torch import Tensor, nn
 
 from constructions import validation
 from verify.grokking import metrics, models, phases
+from verify.registry import torch_threads
 
 SCHEMA = "circuit-proofs/grok-run/1"
 LABELS = ("sum", "random")
@@ -252,12 +253,8 @@ def train(cfg: RunConfig | None = None, *, state: State | None = None, progress:
     with the partial run."""
     cfg = state.cfg if state is not None else (cfg if cfg is not None else RunConfig())
     validation.check_int("checkpoint_every", checkpoint_every, minimum=1)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(cfg.threads)
-    try:
+    with torch_threads(cfg.threads):
         return _train(cfg, state, progress, checkpoint, checkpoint_every)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _train(cfg: RunConfig, state: State | None, progress: bool, checkpoint: str | None,
