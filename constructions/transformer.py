@@ -40,6 +40,8 @@ import torch
 from torch import Tensor, nn
 
 from constructions import validation
+from constructions.attention_ops import _per_head, attention_pattern  # noqa: F401
+from constructions.random_init import random_weights  # noqa: F401 - re-exported
 
 ACT_FNS = ("relu", "quadratic")
 ATTENTION_KINDS = ("softmax", "hard")
@@ -163,23 +165,6 @@ class Attention(nn.Module):
         return out  # [batch, pos, d_model]
 
 
-def _per_head(x: Tensor, W: Tensor, b: Tensor) -> Tensor:
-    """x [batch, pos, d_model], W [head, d_model, d_head], b [head, d_head] -> x W[h] + b[h]
-    for every head as one fused matrix product, shaped [batch, pos, head, d_head]."""
-    h, d, e = W.shape
-    flat = torch.nn.functional.linear(x, W.permute(0, 2, 1).reshape(h * e, d), b.reshape(h * e))
-    return flat.view(*x.shape[:2], h, e)
-
-
-def attention_pattern(scores: Tensor, attention: str) -> Tensor:
-    """Rows of ``scores`` (-inf where masked) to attention weights; see the module docstring."""
-    if attention == "softmax":
-        return torch.softmax(scores, dim=-1)
-    best = scores.amax(dim=-1, keepdim=True)
-    winners = (scores == best).to(scores.dtype)
-    return winners / winners.sum(dim=-1, keepdim=True)
-
-
 class MLP(nn.Module):
     def __init__(self, cfg: Config):
         super().__init__()
@@ -301,16 +286,3 @@ class Transformer(nn.Module):
     def weights(self) -> dict[str, Tensor]:
         """Detached copies of the parameters under their TransformerLens names."""
         return {name: p.detach().clone() for name, p in self.named_parameters()}
-
-
-def random_weights(cfg: Config, *, seed: int, scale: float = 1.0,
-                   biases: bool = True) -> dict[str, Tensor]:
-    """Gaussian weights with std ``scale / sqrt(fan_in)``, for property tests and baselines."""
-    gen = torch.Generator().manual_seed(seed)
-    out: dict[str, Tensor] = {}
-    for name, shape in cfg.parameter_shapes().items():
-        if name.split(".")[-1].startswith("b_") and not biases:
-            continue
-        fan_in = shape[-2] if len(shape) >= 2 else shape[-1]
-        out[name] = torch.randn(*shape, generator=gen, dtype=cfg.dtype) * scale / fan_in ** 0.5
-    return out

@@ -13,6 +13,7 @@ import torch
 
 from constructions import circuits, transformer
 from constructions.tiny_mlp import TinyModel
+from verify import reparametrization
 from verify.claims import demo_2, framework, worked_example_1
 from verify.claims.framework import FLOAT_TOL
 
@@ -422,7 +423,7 @@ def test_logit_change_is_seeded_and_reparametrizes_every_head_separately(monkeyp
     def spy(weights, layer, head, M, N, *, move_biases=False):
         seen.append((layer, head))
         return original(weights, layer, head, M, N, move_biases=move_biases)
-    monkeypatch.setattr(F, "reparametrize", spy)
+    monkeypatch.setattr(reparametrization, "reparametrize", spy)  # where logit_change finds it
     F.logit_change(model, tokens, 7, move_biases=False)
     assert seen == [(0, 0), (0, 1), (1, 0), (1, 1)]
 
