@@ -52,7 +52,10 @@ Model = transformer.Transformer
 # --- inputs ---------------------------------------------------------------------------------
 
 
-def random_model(shape: tuple[int, int, int, int, int, int, int | None], seed: int, *, attention: str = "softmax",
+Shape = tuple[int, int, int, int, int, int, int | None]
+
+
+def random_model(shape: Shape, seed: int, *, attention: str = "softmax",
                  biases: bool = True, attn_scale: float = 1.0, mlp: bool = True) -> Model:
     n_layers, n_heads, d_model, d_head, d_vocab, n_ctx, d_mlp = shape
     with_mlp = mlp and d_mlp is not None
