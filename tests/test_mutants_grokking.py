@@ -209,7 +209,7 @@ def test_phases_restated_evidence_on_the_measured_picture_with_fresh_runs():
     ("default", {"norms_memorized": None}, "default_norm_falls_embed_falls_rest_rises"),
     ("default", {"norms_memorized": norms(60.0, 40.0)},                   # total equal
      "default_norm_falls_embed_falls_rest_rises"),
-    ("default", {"norms_memorized": {"total": 90.0, "embed": 80.0, "rest": 10.0}},  # embed equal
+    ("default", {"norms_memorized": {"total": 99.0, "embed": 80.0, "rest": 25.0}},  # embed equal
      "default_norm_falls_embed_falls_rest_rises"),
     ("default", {"norms_memorized": {"total": 90.0, "embed": 70.0, "rest": 20.0}},  # rest equal
      "default_norm_falls_embed_falls_rest_rises"),
