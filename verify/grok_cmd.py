@@ -55,6 +55,17 @@ def parser() -> OneLineParser:
         help='multiply the initial weights by this')
     ap.add_argument("--labels", choices=("sum", "random"), default=D.labels,
         help='"sum": (a+b) mod p; "random": a fixed random label per pair (memorization only)')
+    ap.add_argument("--n-train", type=int, default=None,
+                    help="number of training pairs (default: round(frac p^2))")
+    ap.add_argument("--split", choices=("torch", "python"), default=D.split,
+                    help='"torch": torch.randperm(seed); "python": random.Random(seed).shuffle of '
+                    "the a-major pairs, as Nanda et al.'s official code")
+    ap.add_argument("--warmup-steps", type=int, default=D.warmup_steps,
+                    help="linear learning-rate warmup: step s uses lr * min(s / N, 1) (theirs: 10)")
+    ap.add_argument("--equals-class", action="store_true",
+                    help='transformer: p + 1 outputs, "=" a class too (theirs)')
+    ap.add_argument("--loss-float64", action="store_true",
+                    help="compute the training loss in float64 (theirs)")
     ap.add_argument("--grokfast", action="store_true", help="Grokfast EMA gradient filter")
     ap.add_argument("--gf-alpha", type=float, default=D.gf_alpha, help='Grokfast EMA decay')
     ap.add_argument("--gf-lambda", type=float, default=D.gf_lambda, help='Grokfast amplification')

@@ -36,6 +36,9 @@ def stacked_init(cfg: RunConfig, seeds: Sequence[int]) -> dict[str, Tensor]:
     """Each seed's initial TinyModel weights (as `train` would build them), stacked: [S, ...]."""
     if cfg.model != "tiny":
         raise ValueError(f"model must be 'tiny' for batched seeds, got {cfg.model!r}")
+    if cfg.warmup_steps or cfg.loss_float64 or cfg.split != "torch":
+        raise ValueError("batched seeds support warmup_steps=0, loss_float64=False and "
+                         "split='torch' only")
     per_seed = [models.build_model("tiny", cfg.p, d=cfg.d, init_scale=cfg.init_scale,
                                    seed=s).state_dict() for s in seeds]
     return {name: torch.stack([sd[name] for sd in per_seed]) for name in PARAM_NAMES}

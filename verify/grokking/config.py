@@ -5,6 +5,7 @@ into training and test pairs by the run's seed."""
 from __future__ import annotations
 
 import math
+import random
 from dataclasses import dataclass
 
 import torch
@@ -14,6 +15,7 @@ from constructions import validation
 from verify.grokking import metrics, models
 
 LABELS = ("sum", "random")
+SPLITS = ("torch", "python")
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,13 @@ class RunConfig:
     max_seconds: float | None = None   # stop (and say so) after this much training time
     threads: int = 1             # torch CPU threads: these small networks gain nothing from more,
                                  # and on a shared 2-core machine 2 threads ran ~10x slower
+    # Options that Nanda et al.'s official code (progress-measures-paper, transformers.py) has;
+    # the defaults are this project's runs.
+    warmup_steps: int = 0        # linear warmup: step s (from 0) uses lr * min(s / warmup, 1); theirs: 10
+    equals_class: bool = False   # transformer: p + 1 outputs, "=" a class too (theirs: 114 at p = 113)
+    loss_float64: bool = False   # training loss computed in float64 (theirs: yes)
+    split: str = "torch"         # "torch": torch.randperm(seed); "python": random.Random(seed).shuffle
+                                 # of the a-major pairs, first n_train for training (theirs)
 
     def __post_init__(self) -> None:
         validation.check_choice("model", self.model, models.MODELS)
@@ -78,6 +87,14 @@ class RunConfig:
         if self.max_seconds is not None:
             validation.check_positive_real("max_seconds", self.max_seconds)
         validation.check_int("threads", self.threads, minimum=1)
+        validation.check_int("warmup_steps", self.warmup_steps, minimum=0)
+        for name in ("equals_class", "loss_float64"):
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"{name} must be True or False, got {getattr(self, name)!r}")
+        if self.equals_class and self.model != "transformer":
+            raise ValueError("equals_class=True needs model='transformer' (the tiny model has no "
+                             "'=' token)")
+        validation.check_choice("split", self.split, SPLITS)
 
     @property
     def train_size(self) -> int:
@@ -101,7 +118,12 @@ class Dataset:
 def make_dataset(cfg: RunConfig) -> Dataset:
     a, b = metrics.all_pairs(cfg.p)
     gen = torch.Generator().manual_seed(cfg.seed)
-    perm = torch.randperm(cfg.p ** 2, generator=gen)
+    if cfg.split == "python":
+        order = list(range(cfg.p ** 2))      # index a * p + b: the a-major order of their pairs
+        random.Random(cfg.seed).shuffle(order)
+        perm = torch.tensor(order)
+    else:
+        perm = torch.randperm(cfg.p ** 2, generator=gen)
     labels = (a + b) % cfg.p
     if cfg.labels == "random":
         labels = torch.randint(0, cfg.p, (cfg.p ** 2,), generator=gen)

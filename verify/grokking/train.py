@@ -63,7 +63,8 @@ def new_state(cfg: RunConfig) -> State:
     device = _device(cfg.device)
     model = models.build_model(cfg.model, cfg.p, d=cfg.d, d_model=cfg.d_model,
                                n_heads=cfg.n_heads, d_mlp=cfg.d_mlp,
-                               init_scale=cfg.init_scale, seed=cfg.seed).to(device)
+                               init_scale=cfg.init_scale, seed=cfg.seed,
+                               equals_class=cfg.equals_class).to(device)
     trainable = [q for q in model.parameters() if q.requires_grad]
     opt = torch.optim.AdamW(trainable, lr=cfg.lr, weight_decay=cfg.wd,
                             betas=(cfg.beta1, cfg.beta2))
@@ -205,7 +206,11 @@ def _loop(state: State, data: Dataset, cfg: RunConfig, device: torch.device, bar
     while state.step < cfg.steps:
         start = time.perf_counter()
         opt.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(models.logits(model, a_tr, b_tr), y_tr)
+        if cfg.warmup_steps:                       # their LambdaLR: factor min(step / warmup, 1)
+            for group in opt.param_groups:
+                group["lr"] = cfg.lr * min(state.step / cfg.warmup_steps, 1.0)
+        out = models.logits(model, a_tr, b_tr)
+        loss = F.cross_entropy(out.double() if cfg.loss_float64 else out, y_tr)
         loss.backward()
         if cfg.grokfast:
             grokfast_ema(model, state.ema, cfg.gf_alpha, cfg.gf_lambda)
@@ -257,16 +262,19 @@ def summarize(state: State, data: Dataset) -> dict[str, Any]:
     a, b, y = data.a, data.b, data.labels
     dev = next(model.parameters()).device
     with torch.no_grad():
-        final = models.logits(model, a.to(dev), b.to(dev)).double().cpu()
+        # the Fourier measures read the p residue logits (an "=" class, if any, is left out,
+        # as Nanda et al.'s code does with logits[..., :-1])
+        final = models.logits(model, a.to(dev), b.to(dev)).double().cpu()[:, :p]
         keys = metrics.key_frequencies(final)
         hid = models.hidden(model, a.to(dev), b.to(dev)).double().cpu()
         nanda = metrics.nanda_key_frequencies(hid, p)
         restricted, excluded, restricted_n, excluded_n = [], [], [], []
         probe = models.build_model(cfg.model, p, d=cfg.d, d_model=cfg.d_model,
-                                   n_heads=cfg.n_heads, d_mlp=cfg.d_mlp)
+                                   n_heads=cfg.n_heads, d_mlp=cfg.d_mlp,
+                                   equals_class=cfg.equals_class)
         for snap in state.snapshots:
             probe.load_state_dict(snap)
-            L = models.logits(probe, a, b).double()
+            L = models.logits(probe, a, b).double()[:, :p]
             restricted.append(metrics.restricted_loss(L, y, keys))
             excluded.append(metrics.excluded_loss(L, y, keys, data.train))
             if nanda["keys"]:
