@@ -10,6 +10,7 @@ coincide when they are at most `COINCIDE_LOGS` log intervals apart.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -22,9 +23,12 @@ COINCIDE_LOGS = 2
 def midpoint_step(steps: Sequence[int], values: Sequence[float], min_change: float
                   ) -> int | None:
     """First step where ``values`` has covered half its first-to-last change; None if the change
-    is below ``min_change`` in size."""
+    is below ``min_change`` in size. A curve holding NaN or infinity (a run that diverged) is
+    refused: its change step would be meaningless."""
     if len(steps) != len(values) or len(steps) < 2:
         raise ValueError("steps and values must have the same length >= 2")
+    if not all(math.isfinite(v) for v in values):
+        raise ValueError(f"values must be finite numbers, got {list(values)}")
     change = values[-1] - values[0]
     if abs(change) < min_change:
         return None
@@ -32,7 +36,8 @@ def midpoint_step(steps: Sequence[int], values: Sequence[float], min_change: flo
     for step, value in zip(steps, values):
         if (value - half) * change >= 0:
             return int(step)
-    return int(steps[-1])  # unreachable: the last value is past the midpoint
+    # reached only when the change overflows float64 (|change| = inf makes every product -inf)
+    return int(steps[-1])
 
 
 def induction_curve(history: Sequence[dict[str, Any]]) -> list[float]:
