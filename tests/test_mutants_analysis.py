@@ -359,7 +359,7 @@ def test_load_model_sources() -> None:
         load.load_model(3)
 
 
-def test_load_model_from_a_hooked_transformer(monkeypatch) -> None:
+def test_load_model_from_a_tl_model_stand_in(monkeypatch) -> None:
     """The HookedTransformer branch, with a stand-in (importing TransformerLens takes a minute on
     a loaded machine; tests/test_analysis.py converts a real one)."""
     model = _model(seed=11)
