@@ -1,0 +1,150 @@
+"""The six induction-family checks (verify/claims/induction.py, induction_examples.py), pinned so
+that a changed default, size, rounding or comparison fails a test (mutation testing, issue 13).
+
+Two kinds of test: the evidence of every check on its default input, number by number (a check
+is one test here, so a mutation tool pairs each check with its own golden test); and inputs
+broken for exactly one condition that the other test files do not break yet."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import pytest
+import torch
+
+from constructions import induction, one_layer_induction, transformer
+from constructions.transformer import Transformer
+from verify.claims import induction as ci
+from verify.claims import induction_examples as ce
+from verify.registry import derive_verdict
+from verify.sequences import random_sequences
+
+REL = 1e-9   # float evidence: the same arithmetic, so equal up to summation order
+
+NOTE = "the head output is x_{i-1}, but it lands on x_i: layer 2 sees their sum"
+LOWER = ("Sanford, Hsu, Telgarsky 2024 (arXiv 2408.14332): one layer needs "
+         "heads*width*precision = Omega(n)")
+DEFAULTS: dict[str, tuple[Callable, bool, dict]] = {
+    "previous_token_literal": (ci.check_previous_token_literal, False, {
+        "accuracy": 0.4342, "always_bos_baseline": 0.3847, "accuracy_where_target_not_bos": 0.5702,
+        "positions": 4284, "layer1_output_is_previous_token": True, "note": NOTE}),
+    "previous_token_restated": (ci.check_previous_token_restated, True, {
+        "pattern_is_shift": True, "prev_is_previous_token": True, "integer_certificate": True,
+        "hard_sequences": 364, "softmax_beta": math.log(8 * 32), "softmax_n_ctx": 32,
+        "certified_beta": True, "max_mass_off_previous": 0.007751938213736209,
+        "bound_delta_1": 0.007812500232830645, "ov_token_to_previous": True,
+        "ov_zero_elsewhere": True}),
+    "induction_literal": (ci.check_induction_literal, True, {
+        "attends_to_a_successor_key": True, "predicts_a_successor": True, "judged_positions": 738,
+        "share_equal_to_most_recent_successor": 0.9228, "attention": "hard"}),
+    # the default soft model; a smaller hard model, SymPy sample and threshold case than the
+    # defaults (tests/test_evidence_schema.py runs those), to stay fast
+    "induction_restated": (lambda: ci.check_induction_restated(
+        hard_models=[induction.build_induction_model(2, 5, "hard")], sympy_sample=2,
+        threshold_case=(2, 4)), True, {
+        "exact_all_sequences": True, "integer_certificate": True, "sequences": 31,
+        "sympy_sample": 2, "sympy_exact": True, "softmax_beta": math.log(8 * 24),
+        "softmax_n_ctx": 24, "softmax_sequences": 729, "correct": True, "wrong_positions": 0,
+        "max_mass_1": 0.010309279071286204, "max_mass_2": 0.018864109354191916,
+        "min_margin": 0.9622717812916163, "mass_1_within": True, "mass_2_within": True,
+        "margin_within": True, "certified_beta": True, "bound_delta_1": 0.01041666740252648,
+        "bound_delta_2": 0.07254664415552671, "bound_margin": 0.8549067116889466,
+        "threshold_case": [2, 4], "exhaustive_threshold": 1.7917338638249563,
+        "lower_bound": math.log(5), "beta_star": math.log(32),
+        "threshold_above_lower_bound": True, "threshold_below_beta_star": True,
+        "first_failing_family": {"sequence": [2, 0, 0, 1], "position": 3,
+                                 "family": "no match vs non-match", "target_key": 0,
+                                 "rival_key": 3}}),
+    "two_layers_literal": (ci.check_two_layers_literal, False, {
+        "counterexample_solves_task": True, "sequences": 433,
+        "sizes": [{"V": 1, "N": 6, "heads": 6, "d_mlp": 5}, {"V": 2, "N": 6, "heads": 6, "d_mlp": 20},
+                  {"V": 3, "N": 6, "heads": 6, "d_mlp": 45}]}),
+    "two_layers_restated": (ci.check_two_layers_restated, True, {
+        "layer1_keys_blind_to_previous_token": True, "layer2_keys_see_previous_token": True,
+        "one_layer_model_exact": True, "integer_certificate": True, "one_layer_sequences": 433,
+        "lower_bound": LOWER}),
+    "cat_sat_literal": (ce.check_cat_sat_literal, True, {
+        "tokens": ["<bos>", "the", "cat", "sat", "on", "the", "mat", ".", "the", "cat"],
+        "query_position": 9, "attended_position": 3, "attended_word": "sat",
+        "layer1_moved_there": "cat", "prediction": "sat", "attention_weight": 1.0}),
+    "cat_sat_restated": (ce.check_cat_sat_restated, True, {
+        "target_key": 3, "target_word": "sat", "weight_on_target": 1.0,
+        "bound": 0.8867811259780584, "certified_beta": True, "hard_row_one_hot": True}),
+    "ideal_literal": (ce.check_ideal_literal, False, {
+        "given_nonzero": [[4, 1], [5, 2], [6, 3]],
+        "reference_nonzero": [[4, 1], [5, 2], [6, 3], [7, 4]]}),
+    "ideal_restated": (ce.check_ideal_restated, True, {
+        "ours_nonzero": [[4, 1], [5, 2], [6, 3], [7, 4]], "rows_on_bos": [0, 1, 2, 3],
+        "rows_without_target": [0, 1, 2, 3]}),
+    "detector_literal": (ce.check_detector_literal, False, {
+        "on_induction_head": "None", "on_random_head": "None"}),
+    "detector_restated": (ce.check_detector_restated, True, {
+        "induction_score_at_least_bound": True, "previous_score_at_least_bound": True,
+        "copying_score_one": True, "random_induction_low": True, "random_previous_low": True,
+        "random_copying_low": True, "induction_score": 1.0,
+        "previous_token_score": 0.9940149211678773, "copying_score": 1.0,
+        "random_induction_max": 0.04122693242398304, "random_previous_max": 0.08891832516402681,
+        "random_copying_max": 0.11652723631330673, "floor_induction": 0.944615379145053,
+        "floor_previous": 0.993902438937992}),
+}
+
+
+def _same(got, want) -> bool:  # noqa: ANN001
+    """Equal, floats up to `REL`; bools stay bools and ints stay ints (True != 1 here)."""
+    if isinstance(want, bool) or isinstance(got, bool):
+        return got is want
+    if isinstance(want, float):
+        return isinstance(got, float) and got == pytest.approx(want, rel=REL, abs=1e-15)
+    if isinstance(want, dict):
+        return isinstance(got, dict) and set(got) == set(want) and all(
+            _same(got[k], want[k]) for k in want)
+    if isinstance(want, list):
+        return isinstance(got, list) and len(got) == len(want) and all(
+            _same(g, w) for g, w in zip(got, want))
+    return type(got) is type(want) and got == want
+
+
+@pytest.mark.parametrize("name", list(DEFAULTS))
+def test_default_evidence_number_by_number(name: str) -> None:
+    check, holds, evidence = DEFAULTS[name]
+    found = check()
+    assert found.holds is holds
+    bad = {k: found.evidence.get(k) for k in set(evidence) | set(found.evidence)
+           if not _same(found.evidence.get(k), evidence.get(k))}
+    assert not bad, bad
+
+
+# --- the default inputs each check builds -------------------------------------------------
+
+def test_default_models_of_the_two_layer_claim() -> None:
+    one = ci.default_one_layer()
+    assert [(m.cfg.d_vocab - 1, m.cfg.n_ctx) for m in one] == [(1, 6), (2, 6), (3, 6)]
+    first = ci.default_first_layers()
+    assert [(m.cfg.d_vocab, m.cfg.n_ctx, m.cfg.n_heads, m.cfg.d_model, m.cfg.d_head, m.cfg.d_mlp,
+             m.cfg.act_fn) for m in first] == [
+        (3, 4, 4, 25, 3, 12, "relu"), (3, 4, 3, 8, 4, None, None), (3, 4, 3, 8, 4, 8, "relu"),
+        (3, 4, 3, 8, 4, None, None), (3, 4, 3, 8, 4, 8, "relu")]
+    for seed, model in enumerate(first[1:]):
+        want = transformer.random_weights(model.cfg, seed=seed)
+        assert all(torch.equal(model.weights()[k], w) for k, w in want.items())
+    assert all(ci.key_blindness(m) for m in first)
+
+
+def test_previous_token_literal_judges_the_tokens_it_is_given() -> None:
+    ours = induction.build_induction_model(4, 12, "hard")
+    tokens = random_sequences(4, 12, 7)
+    found = ci.check_previous_token_literal(model=ours, tokens=tokens)
+    assert found.holds and found.evidence["positions"] == 7 * 12
+    assert found.evidence["accuracy"] == 1.0 and found.evidence["accuracy_where_target_not_bos"] == 1.0
+    section = ci.check_previous_token_literal(tokens=tokens[:1])
+    assert section.evidence["positions"] == 12
+
+
+def test_two_layers_literal_refusal_names_the_argument() -> None:
+    with pytest.raises(ValueError, match=r"^one_layer: every model must have exactly one layer$"):
+        ci.check_two_layers_literal([induction.build_induction_model(2, 4, "hard")])
+    flat = one_layer_induction.build_one_layer_induction(2, 4)
+    found = ci.check_two_layers_literal([flat], max_len=3)
+    assert found.evidence["sequences"] == 1 + 2 + 4 and not found.holds
+    assert derive_verdict(found.holds, True) == "corrected"
