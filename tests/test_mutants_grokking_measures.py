@@ -465,3 +465,12 @@ def test_fresh_runs_train_the_record_s_settings_once(tmp_path):
     assert [r["step"] for r in out["demo2"][1]["log"]] == [0, 4]
     assert evidence.fresh_runs(str(path)) is out
     assert evidence.load_record(path)["settings"] == settings
+
+
+def test_the_record_path_is_the_project_s_record():
+    from pathlib import Path
+
+    from verify.grokking import record
+    root = Path(__file__).resolve().parents[1]
+    assert evidence.RECORD_PATH == root / "proofs" / "data" / "grokking-seeds.json"
+    assert evidence.load_record()["schema"] == record.SCHEMA
