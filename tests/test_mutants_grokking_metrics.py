@@ -63,6 +63,7 @@ def test_embedding_spectrum_of_a_known_embedding():
     assert spec.tolist() == pytest.approx([0.0, p / 2, 4 * p / 2], abs=1e-5)
     wg = w.clone().requires_grad_(True)
     assert torch.allclose(M.embedding_spectrum(wg), spec)
+    assert not M.embedding_spectrum(wg).requires_grad
 
 
 def test_top_k_share():
@@ -73,8 +74,11 @@ def test_top_k_share():
     assert M.top_k_share(six) == 20 / 21 and M.TOP_K == 5
     assert M.top_k_share(torch.zeros(3)) == 0.0
     assert M.top_k_share(torch.tensor([-1.0, 0.5])) == 0.0
-    third = torch.tensor([0.1, 0.2, 0.7], dtype=torch.float64)
-    assert M.top_k_share(third, 3) <= 1.0
+    # summed largest first these round to 1 + 2^-52 of the total: the share is capped at 1
+    odd = torch.tensor([0.538225008554474, 0.46636541886786753, 0.8634864607582904,
+                        0.041059375136441645], dtype=torch.float64)
+    assert float(odd.sort(descending=True).values.sum()) / float(odd.sum()) > 1.0
+    assert M.top_k_share(odd, 4) == 1.0
 
 
 def test_gini():
