@@ -413,6 +413,7 @@ def test_train_seeds_until_memorized(memorized):
         log = run["log"]
         assert [r["step"] for r in log] == list(range(0, 5 * len(log), 5))
         assert log[-1]["train_acc"] >= 1.0 and all(r["train_acc"] < 1.0 for r in log[:-1])
+        assert all(r["seconds"] == 0.0 for r in log)
         assert set(run["memorizer"]) == set(run["final"])
         for k in run["final"]:
             assert torch.equal(run["memorizer"][k], run["final"][k])
