@@ -148,3 +148,127 @@ def test_two_layers_literal_refusal_names_the_argument() -> None:
     found = ci.check_two_layers_literal([flat], max_len=3)
     assert found.evidence["sequences"] == 1 + 2 + 4 and not found.holds
     assert derive_verdict(found.holds, True) == "corrected"
+
+
+def test_induction_literal_share_divides_by_the_judged_positions() -> None:
+    """V = 1: lengths 2 and 3 judge 0 and 1 positions; with none the share is 0, not an error."""
+    one = induction.build_section_variant(1, 3, "match_only")
+    none = ci.check_induction_literal(one, max_len=2)
+    assert none.holds and none.evidence["judged_positions"] == 0
+    assert none.evidence["share_equal_to_most_recent_successor"] == 0.0
+    single = ci.check_induction_literal(one, max_len=3)
+    assert single.evidence["judged_positions"] == 1
+    assert single.evidence["share_equal_to_most_recent_successor"] == 1.0
+
+
+# --- bounds at their edges, through the checks themselves ------------------------------------
+
+def _search(threshold: float, lower: float = 2.0, star: float = 4.0):  # noqa: ANN202
+    """A stand-in for `beta_threshold.threshold` returning a chosen bracket."""
+    def fake(V, N, *, build, tol):  # noqa: ANN001, ANN202
+        assert (V, N, tol) == (2, 4, 1e-3)
+        return {"threshold": threshold, "lower_bound": lower, "beta_star": star,
+                "failures_just_below": {"shortest_example": None}}
+    return fake
+
+
+@pytest.mark.parametrize("threshold, above, below", [
+    (2.0, True, True), (2.0 - 1e-12, False, True), (4.0, True, True), (4.0 + 1e-12, True, False)])
+def test_induction_restated_threshold_bounds_are_inclusive(monkeypatch, threshold, above,
+                                                            below) -> None:
+    monkeypatch.setattr(ci.beta_threshold, "threshold", _search(threshold))
+    found = ci.check_induction_restated(hard_models=[induction.build_induction_model(1, 3, "hard")],
+                                        sympy_sample=0, threshold_case=(2, 4))
+    assert found.evidence["threshold_above_lower_bound"] is above
+    assert found.evidence["threshold_below_beta_star"] is below
+    assert found.holds is (above and below)
+    assert found.evidence["exhaustive_threshold"] == threshold
+
+
+@pytest.fixture(scope="module")
+def detector_models() -> tuple[Transformer, Transformer]:
+    model = induction.build_induction_model(20, 41, "softmax")
+    return model, ce._random_model(model.cfg)
+
+
+def _scores(monkeypatch, model, ind=1.0, prev=1.0, copy=1.0, r_ind=0.0, r_prev=0.0,  # noqa: ANN001
+            r_copy=0.0) -> dict:
+    """check_detector_restated with each detector score replaced by a chosen number."""
+    monkeypatch.setattr(ce.detectors, "prefix_matching_score",
+                        lambda m, layer, head, tokens: ind if m is model else r_ind)
+    monkeypatch.setattr(ce.detectors, "previous_token_score",
+                        lambda m, layer, head, tokens: prev if m is model else r_prev)
+    monkeypatch.setattr(ce.detectors, "head_copying_score",
+                        lambda m, layer, head=0: copy if m is model else r_copy)
+    return ce.check_detector_restated(model, object())
+
+
+def test_detector_restated_each_bound_at_its_edge(monkeypatch, detector_models) -> None:
+    model, _ = detector_models
+    b = induction.mass_bounds(model.beta, model.cfg.n_ctx)
+    tol = ce.COPY_TOL
+    cases = [  # (scores, the one condition that fails or None)
+        ({"ind": 1 - b["delta_2"]}, None), ({"ind": 1 - b["delta_2"] - 1e-9},
+                                            "induction_score_at_least_bound"),
+        ({"prev": 1 - b["delta_1"]}, None), ({"prev": 1 - b["delta_1"] - 1e-9},
+                                             "previous_score_at_least_bound"),
+        ({"copy": 1 - tol}, None), ({"copy": 1 + tol / 2}, None),   # 1 - tol: at the bound
+        ({"copy": 1 - 2 * tol}, "copying_score_one"), ({"copy": 1 + 2 * tol}, "copying_score_one"),
+        ({"r_ind": ce.RANDOM_CEILING - 1e-9}, None), ({"r_ind": ce.RANDOM_CEILING},
+                                                      "random_induction_low"),
+        ({"r_prev": ce.RANDOM_CEILING - 1e-9}, None), ({"r_prev": ce.RANDOM_CEILING},
+                                                       "random_previous_low"),
+        ({"r_copy": ce.RANDOM_COPY_CEILING - 1e-9}, None),
+        ({"r_copy": -(ce.RANDOM_COPY_CEILING - 1e-9)}, None),
+        ({"r_copy": ce.RANDOM_COPY_CEILING}, "random_copying_low"),
+        ({"r_copy": -ce.RANDOM_COPY_CEILING}, "random_copying_low")]
+    for scores, failing in cases:
+        found = _scores(monkeypatch, model, **scores)
+        flags = {k for k, v in found.evidence.items() if v is False}
+        assert flags == ({failing} if failing else set()), (scores, flags)
+        assert found.holds is (failing is None)
+    assert (ce.COPY_TOL, ce.RANDOM_CEILING, ce.RANDOM_COPY_CEILING) == (1e-12, 0.5, 0.9)
+    found = _scores(monkeypatch, model, ind=0.97, prev=0.995, copy=0.5, r_ind=0.1, r_prev=0.2,
+                    r_copy=-0.3)
+    ev = found.evidence
+    assert (ev["induction_score"], ev["previous_token_score"], ev["copying_score"]) == (
+        0.97, 0.995, 0.5)
+    assert (ev["random_induction_max"], ev["random_previous_max"], ev["random_copying_max"]) == (
+        0.1, 0.2, 0.3)
+    assert ev["floor_induction"] == 1 - b["delta_2"] and ev["floor_previous"] == 1 - b["delta_1"]
+
+
+def test_detector_restated_reads_both_random_layers(monkeypatch, detector_models) -> None:
+    """The random model's maxima run over its layers 0 and 1: a high score in either shows."""
+    model, _ = detector_models
+    for layer in (0, 1):
+        monkeypatch.setattr(ce.detectors, "prefix_matching_score",
+                            lambda m, la, h, t, layer=layer: 1.0 if m is model or la == layer
+                            else 0.0)
+        monkeypatch.setattr(ce.detectors, "previous_token_score",
+                            lambda m, la, h, t, layer=layer: 1.0 if m is model or la == layer
+                            else 0.0)
+        monkeypatch.setattr(ce.detectors, "head_copying_score",
+                            lambda m, la, h=0, layer=layer: 1.0 if m is model or la == layer
+                            else 0.0)
+        ev = ce.check_detector_restated(model, object()).evidence
+        assert (ev["random_induction_max"], ev["random_previous_max"],
+                ev["random_copying_max"]) == (1.0, 1.0, 1.0)
+
+
+def test_detector_restated_tokens_and_seed(monkeypatch, detector_models) -> None:
+    """The repeated sequences: 40 of them, half (n_ctx - 1) / 2, the model's vocabulary, the
+    seed given; the same tokens for every score."""
+    model, _ = detector_models
+    seen = []
+
+    def record(m, layer, head, tokens):  # noqa: ANN001, ANN202
+        seen.append(tokens)
+        return 1.0 if m is model else 0.0
+
+    monkeypatch.setattr(ce.detectors, "prefix_matching_score", record)
+    monkeypatch.setattr(ce.detectors, "previous_token_score", record)
+    monkeypatch.setattr(ce.detectors, "head_copying_score", lambda m, la, h=0: float(m is model))
+    assert ce.check_detector_restated(model, object(), seed=5).holds
+    want = ce.detectors.repeated_random_tokens(40, 20, 20, seed=5)
+    assert len(seen) == 6 and all(torch.equal(t, want) for t in seen)
