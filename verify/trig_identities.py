@@ -80,11 +80,15 @@ def dirichlet_closed_form_holds(n: int) -> bool:
     return identity_holds(lhs, rhs)
 
 
-def dirichlet_values_exact(p: int) -> bool:
-    """With every frequency, T(d) for d = 1..p-1 equals the closed form (minimal polynomials)."""
+def dirichlet_values_exact(p: int, freqs: Sequence[int] | None = None) -> bool:
+    """With every frequency, T(d) = sum_k cos(2 pi k d/p) for d = 1..p-1 equals the closed form
+    (minimal polynomials). ``freqs`` (default: every frequency, `modular.default_freqs(p)`) is
+    the multiset of k summed, so that a set the closed form does not describe can be handed in."""
+    p = validation.check_int("p", p, minimum=2)
+    freqs = modular.default_freqs(p) if freqs is None else tuple(freqs)
     x = sp.Symbol("x")
     for d in range(1, p):
-        t = sum(sp.cos(2 * sp.pi * k * d / p) for k in modular.default_freqs(p))
+        t = sum(sp.cos(2 * sp.pi * k * d / p) for k in freqs)
         if p == 2:
             want = sp.Integer(-1)                      # K = {1} = {p/2}: cos(pi d)
         else:

@@ -1,0 +1,117 @@
+"""The modular claims' checks and their exact mathematics (verify/claims/modular.py,
+verify/trig_identities.py, verify/adder_pairs.py): the literal search's count and evidence on
+both of its outcomes, the pair loops' counts across chunks, and the Dirichlet statements pinned
+as written, each seen to fail on a broken input (mutation testing, issue 13)."""
+
+from __future__ import annotations
+
+import pytest
+import sympy as sp
+import torch
+
+from constructions import modular
+from verify import adder_pairs, registry
+from verify import trig_identities as ti
+from verify.claims import modular as claims
+
+# --- modular.adder_exact: the literal search ---------------------------------------------------
+
+
+def test_adder_literal_counts_every_set_it_certifies():
+    """Sizes 1..min(few, p-1), frequencies 1..p-1: p = 5, 3, 2 and few = 2 give (4 + 6) + (2 + 1)
+    + 1 = 14 sets; a repeated modulus is searched again (17) and listed once."""
+    found = claims.adder_literal(ps=(5, 3, 2, 3), few=2)
+    assert found.holds and found.evidence == {"sets_tried": 17, "few": 2, "moduli": [2, 3, 5]}
+    assert registry.derive_verdict(found.holds, True) == "confirmed"
+
+
+def _certified_except(bad: tuple[int, ...]):
+    """A builder whose adder is the certified K = {1} one for every set except ``bad``."""
+    def build(p, ks):
+        return modular.build_unchecked(p, ks) if ks == bad else modular.build_adder(p, (1,))
+    return build
+
+
+def test_adder_literal_counterexample_evidence():
+    """p = 10, K = {5} (reached fifth, after four sets built certified): T(d) = |K| at every even
+    d, so four shifts tie and the first three are reported; the network is wrong on 50 pairs."""
+    found = claims.adder_literal(ps=(10,), few=1, build=_certified_except((5,)))
+    assert not found.holds
+    example = found.evidence["counterexample"]
+    assert example == {"p": 10, "K": [5], "tying_shifts": [2, 4, 6],
+                       "wrong_pairs": adder_pairs.network_all_pairs(
+                           modular.build_unchecked(10, (5,)))["wrong"], "gcd": 5}
+    assert example["wrong_pairs"] > 0
+    assert found.evidence["sets_tried"] == 5 and found.evidence["few"] == 1
+    assert adder_pairs.ties_exactly(10, (5,)) == [2, 4, 6, 8]
+
+
+# --- adder_pairs: the pair loops and the integer tie --------------------------------------------
+
+
+class _WrongAtTop:
+    """Logits 1 at the answer s and at s + 1 (mod p): argmax breaks the tie towards the lower
+    index, so only s = p - 1 (partner 0) is answered wrongly."""
+
+    def __init__(self, p: int):
+        self.p = p
+
+    def __call__(self, x, y):
+        s = (x + y) % self.p
+        logits = torch.nn.functional.one_hot(s, self.p).to(torch.float64)
+        logits[torch.arange(len(s)), (s + 1) % self.p] = 1.0
+        return logits
+
+
+def test_network_all_pairs_counts_wrong_pairs_over_every_chunk(monkeypatch):
+    """p = 5: the five pairs with a + b = 4 are wrong; chunks of 7 put none of them in the last
+    chunk (pairs 21..24), so the count must add up over chunks. The chunk size is passed on."""
+    seen = []
+    original = adder_pairs.pair_chunks
+
+    def spy(p, chunk=None):
+        seen.append(chunk)
+        return original(p, chunk)
+    monkeypatch.setattr(adder_pairs, "pair_chunks", spy)
+    out = adder_pairs.network_all_pairs(_WrongAtTop(5), chunk=7)
+    assert out["wrong"] == 5 and out["min_margin"] == 0 and not out["correct"]
+    assert seen == [7]
+
+
+def test_ties_exactly_lists_every_tying_shift():
+    assert adder_pairs.ties_exactly(12, (4, 8)) == [3, 6, 9]
+    assert adder_pairs.ties_exactly(7, (1,)) == []
+    assert adder_pairs.ties_exactly(2, (1,)) == []
+
+
+# --- trig_identities: the Dirichlet statements as written ---------------------------------------
+
+
+def test_dirichlet_table_rows_are_the_stated_identities():
+    """The rows are pinned as written: a changed row can still be a true identity (sin of another
+    integer multiple of pi is still 0), which `table_holds` alone would not notice."""
+    n, d, k, th, half = ti.N_SYM, ti.D_SYM, ti.K_SYM, ti.TH, sp.Rational(1, 2)
+    want = [
+        ("dirichlet_telescoping", 2 * sp.sin(th / 2) * sp.cos(k * th),
+         sp.sin((k + half) * th) - sp.sin((k - half) * th)),
+        ("dirichlet_odd_zero", sp.sin((n + half) * 2 * sp.pi * d / (2 * n + 1)), sp.Integer(0)),
+        ("dirichlet_even_sign", sp.sin((n - half) * sp.pi * d / n),
+         -(-1) ** d * sp.sin(sp.pi * d / (2 * n))),
+    ]
+    assert ti.dirichlet_table() == want
+
+
+@pytest.mark.parametrize("p, freqs", [
+    (2, (1, 1)),       # T(1) = -2, not -1: the only d is 1
+    (5, (1,)),         # K = {1} alone is not the full set
+    (6, (1, 2, 3)),    # the full set is 1..2 for p = 6
+])
+def test_dirichlet_values_fail_for_a_set_the_closed_form_does_not_describe(p, freqs):
+    assert ti.dirichlet_values_exact(p)
+    assert not ti.dirichlet_values_exact(p, freqs)
+
+
+def test_dirichlet_values_validate_p():
+    for bad, error in ((1, ValueError), (2.0, TypeError)):
+        with pytest.raises(error, match="p must"):
+            ti.dirichlet_values_exact(bad, (1,))
