@@ -272,3 +272,30 @@ def test_detector_restated_tokens_and_seed(monkeypatch, detector_models) -> None
     assert ce.check_detector_restated(model, object(), seed=5).holds
     want = ce.detectors.repeated_random_tokens(40, 20, 20, seed=5)
     assert len(seen) == 6 and all(torch.equal(t, want) for t in seen)
+
+
+# --- worked_example_2.cat_sat on other texts ---------------------------------------------
+
+def test_cat_sat_when_nothing_matches_bos_is_the_target() -> None:
+    """'a b c': the last word occurred nowhere before, so the target key is BOS (0) and every
+    word read there is '<bos>' (the BOS id is the vocabulary size, not a word)."""
+    lit = ce.check_cat_sat_literal(text="a b c", expected="b")
+    assert not lit.holds
+    assert lit.evidence == {"tokens": ["<bos>", "a", "b", "c"], "query_position": 3,
+                            "attended_position": 0, "attended_word": "<bos>",
+                            "layer1_moved_there": "<bos>", "prediction": "<bos>",
+                            "attention_weight": 0.93315}
+    res = ce.check_cat_sat_restated(text="a b c", expected="b")
+    assert not res.holds and res.evidence["target_key"] == 0
+    assert res.evidence["target_word"] == "<bos>" and res.evidence["certified_beta"] is True
+
+
+def test_cat_sat_literal_means_the_first_occurrence_of_expected() -> None:
+    """'sat cat sat cat': the head attends to the LATEST 'sat' (key 3), the literal check asks
+    for the first (position 1), so it fails while the restatement holds."""
+    lit = ce.check_cat_sat_literal(text="sat cat sat cat", expected="sat")
+    assert not lit.holds and lit.evidence["attended_position"] == 3
+    assert lit.evidence["prediction"] == "sat" and lit.evidence["layer1_moved_there"] == "cat"
+    assert ce.check_cat_sat_restated(text="sat cat sat cat", expected="sat").holds
+    with pytest.raises(ValueError, match=r"^expected must be a word of text, got 'dog'$"):
+        ce.check_cat_sat_restated(expected="dog")
