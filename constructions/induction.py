@@ -76,6 +76,7 @@ def mass_bounds(beta: float, n_ctx: int) -> dict[str, float]:
 
 def default_beta(n_ctx: int, attention: str = "softmax") -> float:
     """beta*(N) for softmax (1.0 when N = 1); `HARD_BETA` for hard attention."""
+    validation.check_choice("attention", attention, ATTENTION_KINDS)
     if attention == "hard":
         return HARD_BETA
     return 1.0 if n_ctx == 1 else beta_star(n_ctx)

@@ -198,19 +198,20 @@ def _build(p: int, d: int, hidden: int, dtype: torch.dtype, e: int) -> TinyModel
     with torch.no_grad():
         W_E = model.embed.weight                                     # [p, d]
         W_E.zero_()
-        W_E[:, 0] = torch.cos(angle).to(dtype)                       # E(x) = (cos, sin)(2 pi x/p)
-        W_E[:, 1] = torch.sin(angle).to(dtype)
+        # indexed assignment casts to the parameters' dtype (float64 -> dtype, once)
+        W_E[:, 0] = torch.cos(angle)                                 # E(x) = (cos, sin)(2 pi x/p)
+        W_E[:, 1] = torch.sin(angle)
         fc1, fc2 = linear_layers(model)
         W_1 = fc1.weight                                             # [hidden, 2d]
         W_1.zero_()
         for half, rows in ((0, a_row), (d, b_row)):                  # E(a) half, E(b) half
-            n = torch.stack([torch.cos(rows), torch.sin(rows)], dim=1).to(dtype)   # [m, 2]
+            n = torch.stack([torch.cos(rows), torch.sin(rows)], dim=1)   # [m, 2], float64
             W_1[0::2, half:half + 2] = n                             # unit (j,+): <n_j, .>
             W_1[1::2, half:half + 2] = -n                            # unit (j,-): -<n_j, .>
         fc1.bias.zero_()                                             # relu(h) + relu(-h) = |h|
         W_2 = fc2.weight                                             # [p, hidden]
-        W_2[:, 0::2] = readout.to(dtype)                             # cos(2 phi_j - 2 pi c/p - theta),
-        W_2[:, 1::2] = readout.to(dtype)                             # same on both units of j
+        W_2[:, 0::2] = readout                                       # cos(2 phi_j - 2 pi c/p - theta),
+        W_2[:, 1::2] = readout                                       # same on both units of j
         fc2.bias.zero_()
     model.requires_grad_(False)
     return model
