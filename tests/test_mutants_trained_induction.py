@@ -507,11 +507,14 @@ def test_two_layer_evidence_reads_the_runs(monkeypatch) -> None:
 
 
 def test_claims_are_registered_slow_with_both_checks() -> None:
-    formation, primary = registry.get_claims(["induction.formation",
-                                              "induction.primary_icl_mechanism"])
+    formation, primary = ti.formation, ti.primary     # the registered Claim objects
+    assert (formation.id, primary.id) == ("induction.formation", "induction.primary_icl_mechanism")
     assert formation.literal_check is ti.check_formation_literal
     assert formation.restated_check is ti.check_formation_restated
     assert primary.literal_check is ti.check_primary_literal
     assert primary.restated_check is ti.check_primary_restated
     assert formation.slow is True and primary.slow is True
     assert formation.source == "section 2 (title)" and primary.source == "section 2"
+    assert formation.statement == ("a trained two-layer attention-only model forms a "
+                                   "previous-token head and a K-composed induction head")
+    assert primary.statement == "induction heads are the primary mechanism for in-context learning"
