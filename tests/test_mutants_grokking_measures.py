@@ -212,6 +212,9 @@ def test_norm_rises_in_phase1():
     assert out["max_norm2_before_mem"] == 7.0
     assert phases.norm_rises_in_phase1([0], [1.0], phases.Phases("immediate", 0, None, 0, None)) \
         == {"defined": False}
+    later = phases.norm_rises_in_phase1([0, 10, 20, 30], [5.0, 4.0, 6.0, 8.0], phases.Phases(
+        "grokking", 20, 20, 30, 20))
+    assert later["max_norm2_before_mem"] == 6.0 and later["norm2_at_mem"] == 6.0
 
 
 def test_total_loss_drop_rates_and_the_sharp_factor():
@@ -248,6 +251,12 @@ def test_total_loss_drop_without_a_plateau_and_when_rising():
     assert out["plateau_rate_per_step"] < 0 and out["sharp"] is True
     assert phases.total_loss_drop(steps, [1.0, 1.0, 1.0], phases.Phases(
         "never_generalized", 10, 10, None, None)) == {"defined": False}
+    # a "grokking" Phases without one of its steps is refused, whichever is missing
+    for broken in (phases.Phases("grokking", 10, 10, 20, None),
+                   phases.Phases("grokking", 10, None, 20, 10),
+                   phases.Phases("grokking", 10, 10, None, 10)):
+        with pytest.raises(AssertionError):
+            phases.total_loss_drop(steps, [1.0, 1.0, 1.0], broken)
 
 
 # --- evidence.compare --------------------------------------------------------------------------
