@@ -90,3 +90,87 @@ def test_brute_force_passes_its_chunk_on(monkeypatch):
     chunked = adder_pairs.brute_force(adder, chunk=5)
     assert seen == [5]
     assert chunked["min_margin"] == adder_pairs.brute_force(adder)["min_margin"]
+
+
+# --- the running rounding bound, recomputed in exact rationals ----------------------------------
+
+
+def _abs_rows(t: torch.Tensor) -> list[list[Fr]]:
+    return [[abs(Fr(float(v))) for v in row] for row in t.detach().to(torch.float64).reshape(
+        t.shape[0], -1).tolist()]
+
+
+def _affine(M: list[Fr], e: list[Fr], W: torch.Tensor, b: torch.Tensor) -> tuple[list, list]:
+    """M' = M|W| + |b|, e' = e|W| + gamma_{n+1}((M + e)|W| + |b|), n = d_in (Higham, ch. 3)."""
+    w, bias = _abs_rows(W), [abs(Fr(float(v))) for v in b.detach().reshape(-1).tolist()]
+    g = gam(len(w) + 1)
+    cols = range(len(w[0]))
+    Mw = [sum(M[i] * w[i][j] for i in range(len(w))) for j in cols]
+    ew = [sum(e[i] * w[i][j] for i in range(len(w))) for j in cols]
+    Ew = [sum((M[i] + e[i]) * w[i][j] for i in range(len(w))) for j in cols]
+    return ([Mw[j] + bias[j] for j in cols], [ew[j] + g * (Ew[j] + bias[j]) for j in cols])
+
+
+def _add(M1, e1, M2, e2):
+    return ([a + b for a, b in zip(M1, M2)],
+            [x + y + U * (a + x + b + y) for a, x, b, y in zip(M1, e1, M2, e2)])
+
+
+def rounding_bound_exact(adder: modular.ModularAdder) -> Fr:
+    """`ac.rounding_bound`'s docstring, stage by stage, in Fractions (alpha as the float it is)."""
+    model = adder.transformer
+    blk = model.blocks[0]
+    alpha = Fr(rounding.equal_softmax_error(2))
+    w_e = [max(col) for col in zip(*_abs_rows(model.embed.W_E))]
+    w_pos = [max(col) for col in zip(*_abs_rows(model.pos_embed.W_pos))]
+    zero = [Fr(0)] * len(w_e)
+    M_x, e_x = _add(w_e, zero, w_pos, zero)
+    M_v, e_v = _affine(M_x, e_x, blk.attn.W_V[0], blk.attn.b_V[0])
+    e_z = [e + 2 * alpha * (M + e) + gam(2) * (1 + 2 * alpha) * (M + e) for M, e in zip(M_v, e_v)]
+    M_o, e_o = _affine(M_v, e_z, blk.attn.W_O[0], blk.attn.b_O)
+    M_r, e_r = _add(M_x, e_x, M_o, e_o)
+    M_pre, e_pre = _affine(M_r, e_r, blk.mlp.W_in, blk.mlp.b_in)
+    M_post = [M * M for M in M_pre]
+    e_post = [e * (2 * M + e) + U * (M + e) ** 2 for M, e in zip(M_pre, e_pre)]
+    M_m, e_m = _affine(M_post, e_post, blk.mlp.W_out, blk.mlp.b_out)
+    M_f, e_f = _add(M_r, e_r, M_m, e_m)
+    _, e_logit = _affine(M_f, e_f, model.unembed.W_U, model.unembed.b_U)
+    return max(e_logit) * Fr(rounding.SLACK)
+
+
+def _with_biases_and_positions(p: int) -> modular.ModularAdder:
+    """Nonzero W_pos and biases make every stage's |b| and position term count (the certificate
+    would refuse this adder; the bound itself is defined for any weights)."""
+    adder = modular.build_adder(p)
+    gen = torch.Generator().manual_seed(3)
+    with torch.no_grad():
+        for name, w in adder.named_parameters():
+            if name.endswith(("b_V", "b_O", "b_in", "b_out", "b_U", "W_pos")):
+                w.copy_(torch.rand(w.shape, generator=gen, dtype=w.dtype) - 0.5)
+    return adder
+
+
+@pytest.mark.parametrize("build", [lambda: modular.build_adder(5, (1, 2)),
+                                   lambda: _with_biases_and_positions(5)])
+def test_rounding_bound_is_the_stated_running_analysis(build):
+    adder = build()
+    assert ac.rounding_bound(adder) == pytest.approx(float(rounding_bound_exact(adder)),
+                                                     rel=1e-13, abs=0)
+
+
+def test_unembed_radius_and_embedding_error_are_the_stated_maxima():
+    """rho_U = max over (k, c) of |(W_U[O_cos_k, c], W_U[O_sin_k, c])| times SLACK; eps_E =
+    max |W_E[x, B_k] - (cos, sin)(2 pi k x / p)| in the 1-norm, times SLACK, + 2 REF_ERR."""
+    adder = modular.build_adder(7, (1, 3))
+    with torch.no_grad():
+        adder.transformer.unembed.W_U[4 * 2 + 2, 5] = 3.0             # O_cos of k = 3, c = 5
+        adder.transformer.unembed.W_U[4 * 2 + 3, 5] = 4.0             # O_sin: |(3, 4)| = 5
+        adder.transformer.embed.W_E[4, 3] += 2.0**-20                 # B_sin of k = 3, x = 4
+    assert ac.unembed_radius(adder) == 5.0 * rounding.SLACK
+    cos, sin = rounding.reference_table(7)
+    w_e = adder.transformer.embed.W_E
+    want = max(abs(float(w_e[x, 2 * i]) - float(cos[k * x % 7]))
+               + abs(float(w_e[x, 2 * i + 1]) - float(sin[k * x % 7]))
+               for x in range(7) for i, k in enumerate((1, 3)))
+    assert want >= 2.0**-20
+    assert ac.embedding_error(adder) == want * rounding.SLACK + 2 * rounding.REF_ERR

@@ -115,3 +115,37 @@ def test_dirichlet_values_validate_p():
     for bad, error in ((1, ValueError), (2.0, TypeError)):
         with pytest.raises(error, match="p must"):
             ti.dirichlet_values_exact(bad, (1,))
+
+
+# --- the evidence a reader sees, pinned on the default inputs -----------------------------------
+
+
+def test_trig_and_mod5_evidence_values():
+    lit = claims.trig_literal()
+    assert lit.evidence["readout_input"] == "cosine_identity_features" and lit.evidence["p"] == 5
+    res = claims.trig_restated()
+    assert res.evidence["identities"] == 7 and res.evidence["failed"] == []
+    assert res.evidence["network_forward_symbolic"] is True and res.evidence["p"] == 5
+    assert res.evidence["cos_and_sin_determine_sum"] is True
+    five = claims.mod5_literal()
+    assert five.evidence["readout_input"] == "product_feature" and five.evidence["p"] == 5
+    assert five.evidence["clash"] is not None
+    assert claims.mod5_literal(features=ti.angle_addition_features).evidence["clash"] is None
+    res = claims.mod5_restated()
+    margin = (5 - sp.sqrt(5)) / 4
+    assert res.evidence["p"] == 5 and res.evidence["K"] == [1]
+    assert res.evidence["stated_margin"] == str(margin) and res.evidence["margin_equal"] is True
+    assert res.evidence["margin_float"] == float(margin) and res.evidence["certified"] is True
+    cert = claims.certify(modular.build_adder(5, (1,)))
+    assert res.evidence["certified_margin"] == cert["min_margin"]
+    assert res.evidence["error_bound"] == cert["error_bound"]
+
+
+def test_exact_margin_reads_every_shift():
+    """d runs over 1..p-1: for p = 2 that is d = 1 alone (margin 1 - cos pi = 2); for K = {3},
+    p = 7 the smallest term is at d = 2 and 5 (3 d = -1 mod 7), not at the ends."""
+    assert claims.exact_margin(2, (1,)) == 2
+    values = {d: 1 - sp.cos(2 * sp.pi * 3 * d / 7) for d in range(1, 7)}
+    got = claims.exact_margin(7, (3,))
+    assert sp.simplify(got - values[2]) == 0
+    assert float(got) < min(float(values[1]), float(values[6]))
