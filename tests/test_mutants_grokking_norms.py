@@ -89,6 +89,7 @@ def test_build_lookup_weights_margin_and_norm():
     (torch.tensor([[0, 1]]), torch.tensor([1]), {"p": 1}, ValueError, "p must be >= 2"),
 ])
 def test_build_lookup_refuses(pairs, labels, kwargs, error, match):
+    kwargs = dict(kwargs)              # the parameter's dict is shared between runs
     p = kwargs.pop("p", 5)
     with pytest.raises(error, match=match):
         norms.build_lookup(p, pairs, labels, 2.0, **kwargs)
