@@ -299,3 +299,80 @@ def test_cat_sat_literal_means_the_first_occurrence_of_expected() -> None:
     assert ce.check_cat_sat_restated(text="sat cat sat cat", expected="sat").holds
     with pytest.raises(ValueError, match=r"^expected must be a word of text, got 'dog'$"):
         ce.check_cat_sat_restated(expected="dog")
+
+
+# --- every length counts, not only the longest ----------------------------------------------
+
+class _BrokenAtLength:
+    """``inner`` except on sequences of one length, where ``what`` is changed: the logits
+    ("logits": rolled by one class), the block-1 / block-0 pattern ("pattern1" / "pattern0":
+    rolled by one key) or the residual stream after block 0 ("resid": plus 1/2). A causal model
+    cannot do this (its prefixes agree with it), so only a check that reads every length sees
+    it."""
+
+    def __init__(self, inner, length: int, what: str) -> None:  # noqa: ANN001
+        self._inner, self._length, self._what = inner, length, what
+
+    def __getattr__(self, name: str):  # noqa: ANN204
+        return getattr(self._inner, name)
+
+    def __call__(self, tokens):  # noqa: ANN001, ANN204
+        return self.run_with_cache(tokens)[0]
+
+    def run_with_cache(self, tokens):  # noqa: ANN001, ANN201
+        logits, cache = self._inner.run_with_cache(tokens)
+        if tokens.shape[1] != self._length:
+            return logits, cache
+        cache = dict(cache)
+        if self._what == "logits":
+            logits = logits.roll(1, dims=-1)
+        elif self._what == "resid":
+            cache["blocks.0.hook_resid_post"] = cache["blocks.0.hook_resid_post"] + 0.5
+        else:
+            key = f"blocks.{self._what[-1]}.attn.hook_pattern"
+            cache[key] = cache[key].roll(1, dims=-1)
+        return logits, cache
+
+
+@pytest.mark.parametrize("what, failing", [("logits", "predicts_a_successor"),
+                                           ("pattern1", "attends_to_a_successor_key")])
+def test_induction_literal_reads_every_length(what, failing) -> None:
+    model = _BrokenAtLength(induction.build_section_variant(3, 6, "match_only"), 4, what)
+    found = ci.check_induction_literal(model)
+    assert not found.holds and {k for k, v in found.evidence.items() if v is False} == {failing}
+
+
+@pytest.mark.parametrize("what, failing", [
+    ("pattern0", {"pattern_is_shift"}),
+    ("resid", {"prev_is_previous_token", "integer_certificate"})])
+def test_previous_token_restated_reads_every_length(what, failing) -> None:
+    model = _BrokenAtLength(induction.build_induction_model(3, 6, "hard"), 3, what)
+    found = ci.check_previous_token_restated(hard=model)
+    assert not found.holds and {k for k, v in found.evidence.items() if v is False} == failing
+
+
+def test_two_layer_solves_reads_every_length_and_model() -> None:
+    flat = one_layer_induction.build_one_layer_induction(2, 6)
+    broken = _BrokenAtLength(flat, 3, "logits")
+    found = ci.check_two_layers_restated(one_layer=[broken])
+    assert not found.holds and found.evidence["one_layer_model_exact"] is False
+    found = ci.check_two_layers_restated(one_layer=[broken, flat])     # the last one is fine
+    assert not found.holds and found.evidence["one_layer_model_exact"] is False
+    halved = _BrokenAtLength(flat, 3, "resid")
+    found = ci.check_two_layers_restated(one_layer=[halved, flat])
+    assert found.evidence["one_layer_model_exact"] and not found.evidence["integer_certificate"]
+    assert ci.check_two_layers_literal([broken, flat]).holds
+
+
+def test_check_exact_reads_every_length_and_model() -> None:
+    from verify.induction_certificate import check_exact
+    hard = induction.build_induction_model(2, 5, "hard")
+    got = check_exact([_BrokenAtLength(hard, 3, "logits"), hard], sympy_sample=0, max_len=5)
+    assert got["exact_all_sequences"] is False and got["integer_certificate"] is True
+    got = check_exact([_BrokenAtLength(hard, 3, "resid"), hard], sympy_sample=0, max_len=5)
+    assert got["exact_all_sequences"] is True and got["integer_certificate"] is False
+    wrong_mirror = induction.build_induction_model(2, 5, "hard")
+    wrong_mirror.set_weights({"unembed.W_U": 2 * wrong_mirror.weights()["unembed.W_U"]})
+    got = check_exact([_BrokenAtLength(wrong_mirror, 99, "logits"), hard], sympy_sample=0,
+                      max_len=5)
+    assert got["exact_all_sequences"] is False
