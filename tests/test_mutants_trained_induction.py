@@ -491,6 +491,7 @@ def test_two_layer_evidence_reads_the_runs(monkeypatch) -> None:
         return {"config": {"seed": s, "steps": 1000 + tag}, "parameters": tag,
                 "bigram_baseline": {"loss": tag},
                 "history": [{"acc_repeated": 0.0, "loss_repeated": 0.0, "icl_score": 0.0},
+                            {"acc_repeated": 0.5, "loss_repeated": 0.5, "icl_score": 0.5},
                             {"acc_repeated": tag / 1000, "loss_repeated": tag / 100,
                              "icl_score": -tag / 1000}]}
 
