@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import os
 
 import pytest
 import torch
@@ -474,6 +475,14 @@ def test_fresh_runs_train_the_record_s_settings_once(tmp_path):
     assert [r["step"] for r in out["default"][0]["log"]] == [0, 5, 6]
     assert [r["step"] for r in out["demo2"][1]["log"]] == [0, 4]
     assert evidence.fresh_runs(str(path)) is out
+    # a rewritten record (a new modification time) is trained afresh
+    settings["default"]["steps"] = 3
+    path.write_text(json.dumps({"schema": "circuit-proofs/grok-seeds/1", "settings": settings,
+                                "entries": []}))
+    st = path.stat()
+    os.utime(path, (st.st_atime, st.st_mtime + 10))
+    again = evidence.fresh_runs(path)
+    assert [r["step"] for r in again["default"][0]["log"]] == [0, 3]
     assert evidence.load_record(path)["settings"] == settings
 
 

@@ -444,6 +444,20 @@ def test_adder_table_lemma3_each_layer_at_its_tolerance(name, share, ok):
     assert table["lemma3_ok"] is ok
 
 
+@pytest.mark.parametrize("name", ["embed.W_E", "blocks.0.mlp.W_in"])
+def test_adder_table_remembers_a_failure_in_the_first_row(name):
+    calls = []
+
+    def first_broken(p, freqs):
+        calls.append(p)
+        return (_scaled(name, 1.01) if len(calls) == 1 else modular.build_adder)(p, freqs)
+
+    table = growth.adder_table(first_broken, ps=(11, 23))
+    assert calls == [11, 23, 11, 23] and table["lemma3_ok"] is False
+    assert set(table) == {"lemma3_ok", "few", "all"}
+    assert set(table["few"]) == {"table", "exponent_total", "exponent_rescaled_to_loss"}
+
+
 def test_adder_table_default_build_and_moduli(monkeypatch):
     seen = []
     real = modular.build_adder
