@@ -43,7 +43,8 @@ def test_probe_tokens_bounds() -> None:
     assert scores.probe_tokens(edge, n_seqs=3).tolist() == [[1, 0, 0]] * 3
     for cfg in (Config(n_layers=1, n_heads=1, d_model=2, d_head=2, d_vocab=2, n_ctx=3),
                 Config(n_layers=1, n_heads=1, d_model=2, d_head=2, d_vocab=1, n_ctx=4)):
-        with pytest.raises(ValueError, match=r"d_vocab >= 2 and n_ctx >= 4"):
+        with pytest.raises(ValueError, match=r"^the model needs d_vocab >= 2 and n_ctx >= 4 "
+                                             r"for repeated random tokens"):
             scores.probe_tokens(cfg)
     cfg = _model().cfg
     for bad in (-1, 7):
@@ -247,7 +248,8 @@ def test_ablate_arguments() -> None:
     ablation.ablate(model, 1, 1)
     with pytest.raises(ValueError, match="kind"):
         ablation.ablate(model, 0, 0, "Mean", tokens)
-    with pytest.raises(ValueError, match="reference tokens"):
+    with pytest.raises(ValueError, match=r"^reference tokens \(or mean_z\) are needed for "
+                                         r"kind='mean'$"):
         ablation.ablate(model, 0, 0, "mean")
     ablation.ablate(model, 0, 0, "mean", mean_z=torch.zeros(3))
 
@@ -392,7 +394,7 @@ def test_save_and_load_folder_round_trip(tmp_path) -> None:
         assert interop.config_to_tl(back.cfg) == interop.config_to_tl(model.cfg)
         assert all(torch.equal(v, model.state_dict()[k]) for k, v in back.state_dict().items())
     assert (load.CONFIG, load.WEIGHTS) == ("config.json", "model.safetensors")
-    with pytest.raises(TypeError, match="model must be a Transformer or a HookedTransformer"):
+    with pytest.raises(TypeError, match=r"^model must be a Transformer or a HookedTransformer$"):
         load.save_folder(str(where), tmp_path / "c")
 
 

@@ -28,7 +28,7 @@ def test_change_thresholds_are_the_documented_ones() -> None:
 def test_midpoint_step_lengths() -> None:
     assert phase.midpoint_step([0, 10], [0.0, 1.0], 0.2) == 10            # two logs suffice
     for steps, values in [([0], [1.0]), ([0, 1], [1.0]), ([0, 1, 2], [0.0, 1.0])]:
-        with pytest.raises(ValueError, match="same length >= 2"):
+        with pytest.raises(ValueError, match=r"^steps and values must have the same length >= 2$"):
             phase.midpoint_step(steps, values, 0.2)
 
 
@@ -65,6 +65,11 @@ def test_midpoint_step_min_change_at_the_bound_both_signs() -> None:
     assert phase.midpoint_step(steps, [0.24, 0.1, 0.0], 0.25) is None
 
 
+def test_midpoint_step_without_a_minimum_change() -> None:
+    # min_change 0: a flat curve "changes" at its first step (0 >= 0), never a division by 0
+    assert phase.midpoint_step([3, 4, 5], [1.0, 1.0, 1.0], 0.0) == 3
+
+
 def test_midpoint_step_overflowing_change_reports_the_last_step() -> None:
     # |change| = inf: every product (value - inf) * inf is -inf, so no logged value crosses
     assert phase.midpoint_step([0, 10, 20], [-1e308, 0.0, 1e308], 0.2) == 20
@@ -86,13 +91,14 @@ def test_induction_curve_reads_the_best_head_of_the_last_layer() -> None:
 
 
 def test_phase_change_each_curve_and_its_own_threshold() -> None:
-    ind = [0.0, 0.0, 0.0, 0.3, 0.4, 0.4]           # change 0.4: one step, 150
+    ind = [0.0, 0.05, 0.0, 0.3, 0.45, 0.4]         # change 0.4: one step, 150
     icl = [0.0, 0.0, 0.0, -0.2, -0.3, -0.3]        # change 0.3: 150
     loss = [3.0, 3.0, 3.0, 2.0, 2.0, 2.0]           # change 1: 150
     ph = phase.phase_change(_history(ind, icl, loss), 50)
     assert ph == {"step": 150, "icl_step": 150, "loss_step": 150, "icl_coincides": True,
                   "loss_coincides": True, "tolerance_steps": 100,
                   "induction_first_last": [0.0, 0.4]}
+    # the tolerance is read from log_every, not from the logged steps
     # each curve at its threshold (0.2 is a float; 0.0 -> 0.2 is exactly 0.2) and just below
     for key, flat in (("induction", "step"), ("icl_score", "icl_step"),
                       ("loss_repeated", "loss_step")):
@@ -172,6 +178,7 @@ class _Predicts:
         self.logits = torch.nn.functional.one_hot(pred, d_vocab).double()
 
     def __call__(self, tokens: torch.Tensor) -> torch.Tensor:
+        assert isinstance(tokens, torch.Tensor) and tokens.shape == self.logits.shape[:2]
         return self.logits
 
 

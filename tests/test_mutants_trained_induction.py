@@ -5,6 +5,7 @@ seen to matter without training (mutation testing, issue 13). The measurements t
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -163,7 +164,7 @@ def test_measure_circuit_on_the_construction() -> None:
     assert c.previous_token[:2] == (0, 0) and c.induction[:2] == (1, 0)
     assert c.previous_token[2] > 0.9 and c.induction[2] > 0.9
     assert c.diagonal_share == c.best_diagonal_share == 1.0
-    with pytest.raises(ValueError, match=">= 2 layers"):
+    with pytest.raises(ValueError, match=r"^model must have >= 2 layers for an induction circuit$"):
         ti.measure_circuit(_model(n_layers=1))
 
 
@@ -236,7 +237,7 @@ def test_formation_restated_bounds_and_evidence() -> None:
     bad = ti.check_formation_restated([_circuit(ind=0.1, best=0.0)], [_ph(None, None, 0)], 1)
     assert bad.evidence["conditions"] == [{"induction_head": False, "phase_change": False,
                                            "icl_coincides": False, "composed": False}]
-    with pytest.raises(ValueError, match="one entry per seed"):
+    with pytest.raises(ValueError, match=r"^circuits and phases must have one entry per seed$"):
         ti.check_formation_restated([good] * 3, phases[:2])
 
 
@@ -284,6 +285,7 @@ def test_induction_heads_selection(monkeypatch) -> None:
              [{"induction": 0.1}, {"induction": 1.0}]]
 
     def fake(m, tokens, *, normalization="rows", copying=True):
+        assert m is model
         seen.append((tokens, copying))
         return table
 
@@ -357,7 +359,7 @@ def test_default_models_are_the_seeds_and_the_two_controls(monkeypatch) -> None:
     assert controls == [(1, 0, False), (1, 0, True)]
 
 
-def _measurements(table: dict) -> "callable":
+def _measurements(table: dict) -> Callable[..., dict]:
     """measure_icl for stand-in models: table[name] = (icl, share of the induction heads)."""
     def fake(m, batch=None, task=None):
         icl, share = table[m]
@@ -412,13 +414,19 @@ def test_primary_literal_defaults_and_task(monkeypatch) -> None:
 
 def test_primary_restated_rows_and_defaults(monkeypatch) -> None:
     table = {"two": (-1.0, 0.9), "ctl": (-0.4, 0.0), "big": (-0.5, 0.0)}
-    monkeypatch.setattr(ti, "measure_icl", _measurements(table))
+    tasks = []
+
+    def measured(m, batch=None, task=None):
+        tasks.append((m, task))
+        return _measurements(table)(m, batch, task)
+
+    monkeypatch.setattr(ti, "measure_icl", measured)
     monkeypatch.setattr(ti, "measure_circuit",
-                        lambda m: SimpleNamespace(previous_token=(0, 1, 0.8)))
+                        lambda m: SimpleNamespace(previous_token=(0, {"two": 1}[m], 0.8)))
     monkeypatch.setattr(ti, "two_layer_evidence", lambda: {"record": 1})
     monkeypatch.setattr(ti, "_default_models", lambda: (["two", "two"], ["ctl"]))
     found = ti.check_primary_restated(["two"], ["ctl"], task=SMALL)
-    assert found.holds
+    assert found.holds and tasks == [("two", SMALL), ("ctl", SMALL)]
     row = found.evidence["two_layer"][0]
     assert row["circuit"] == ["0.1", "1.0"] and row["task"] is SMALL
     assert found.evidence["controls"] == [{"icl_score": -0.4, "acc_repeated": 0.5}]
@@ -445,8 +453,9 @@ def test_primary_restated_rows_and_defaults(monkeypatch) -> None:
     assert len(ti.check_primary_restated(controls=[]).evidence["two_layer"]) == 2
     part = ti.check_primary_restated(["two"])
     assert part.evidence["two_layers_required_evidence"] is None
-    assert len(part.evidence["controls"]) == 1
-    with pytest.raises(ValueError, match="at least one two-layer model"):
+    assert len(part.evidence["controls"]) == 1 and len(part.evidence["two_layer"]) == 1
+    assert ti.check_primary_restated(controls=[]).evidence["controls"] == []
+    with pytest.raises(ValueError, match=r"^models must hold at least one two-layer model$"):
         ti.check_primary_restated([], ["ctl"])
 
 
@@ -483,6 +492,9 @@ def test_primary_conditions_every_part() -> None:
     assert not ti.primary_conditions([_row(0.75, heads), _row(0.4, heads)], [])["holds"]
     with pytest.raises(ValueError, match="rows"):
         ti.primary_conditions([], [0.1])
+    with pytest.raises(ValueError, match=r"^rows must hold at least one two-layer model's "
+                                         r"measurements$"):
+        ti.primary_conditions([], [])
 
 
 def test_two_layer_evidence_reads_the_runs(monkeypatch) -> None:
