@@ -26,11 +26,11 @@ def test_margin_for_loss_formula_and_refusals():
     assert math.log1p(22 * math.exp(-g)) == pytest.approx(0.01, rel=1e-12)
     assert norms.TARGET_LOSS == 0.01
     assert norms.margin_for_loss(2, 0.5) == math.log(1 / math.expm1(0.5))
-    with pytest.raises(ValueError, match="p must be >= 2"):
+    with pytest.raises(ValueError, match="^p must be >= 2"):
         norms.margin_for_loss(1)
-    with pytest.raises(TypeError, match="p must be an integer"):
+    with pytest.raises(TypeError, match="^p must be an integer"):
         norms.margin_for_loss(5.0)
-    with pytest.raises(ValueError, match="eps"):
+    with pytest.raises(ValueError, match="^eps must be a finite number > 0"):
         norms.margin_for_loss(5, 0.0)
 
 
@@ -85,8 +85,8 @@ def test_build_lookup_weights_margin_and_norm():
     (torch.zeros(0, 2, dtype=torch.long), torch.zeros(0, dtype=torch.long), {}, ValueError,
      "N >= 1"),
     (torch.tensor([[0, 1], [0, 1]]), torch.tensor([1, 2]), {}, ValueError, "distinct"),
-    (torch.tensor([[0, 1]]), torch.tensor([1]), {"alpha": 0.0}, ValueError, "alpha"),
-    (torch.tensor([[0, 1]]), torch.tensor([1]), {"p": 1}, ValueError, "p must be >= 2"),
+    (torch.tensor([[0, 1]]), torch.tensor([1]), {"alpha": 0.0}, ValueError, "^alpha must be"),
+    (torch.tensor([[0, 1]]), torch.tensor([1]), {"p": 1}, ValueError, "^p must be >= 2"),
 ])
 def test_build_lookup_refuses(pairs, labels, kwargs, error, match):
     kwargs = dict(kwargs)              # the parameter's dict is shared between runs
@@ -110,7 +110,7 @@ def test_min_norm2_rescaled_against_a_grid():
     assert got == pytest.approx(grid, rel=1e-6)
     assert got == pytest.approx(3 * 4 ** (2 / 3) * (3 / 2) ** (2 / 3) * 5 ** (1 / 3), rel=1e-14)
     assert norms.min_norm2_rescaled({"a": 4.0}, {"a": 1}, 3.0) == pytest.approx(36.0)
-    with pytest.raises(ValueError, match="ratio"):
+    with pytest.raises(ValueError, match="^ratio must be a finite number > 0"):
         norms.min_norm2_rescaled({"a": 4.0}, {"a": 1}, 0.0)
 
 
@@ -517,8 +517,12 @@ def test_mem_vs_gen_rows_from_the_record_and_fresh_runs():
                    1: {"log": [{"test_acc": 0.989}], "memorizer": good, "final": good},
                    2: {"log": [{"test_acc": 1.0}], "memorizer": None, "final": good},
                    3: {"log": [{"test_acc": 1.0}], "memorizer": bad, "final": good},
-                   4: {"log": [{"test_acc": 1.0}], "memorizer": good, "final": bad}}}
+                   4: {"log": [{"test_acc": 1.0}], "memorizer": good, "final": bad},
+                   5: {"log": [{"test_acc": 1.0}], "memorizer": good, "final": good}}}
     rows = growth.mem_vs_gen(rec, fresh)
+    assert [(r["source"], r["seed"]) for r in rows] == [("record", 0), ("fresh", 0),
+                                                         ("fresh", 5)]
+    rows = rows[:2]
     assert rows[0] == {"source": "record", "setting": "s", "seed": 0, "mem": 9.0, "gen": 4.0}
     assert len(rows) == 2
     data = make_dataset(RunConfig(**{**SETTING, "seed": 0}))
