@@ -178,6 +178,17 @@ def test_parameters_state_dict_and_loading():
     assert "p=5, freqs=2 frequencies" == adder.extra_repr()
 
 
+def test_named_parameters_passes_recurse_and_remove_duplicate_on():
+    adder = modular.build_adder(5)
+    attn = adder.transformer.blocks[0].attn
+    attn.W_K = attn.W_Q            # one parameter under two names (same shape [1, 6m, 2m])
+    once = [n for n, _ in adder.named_parameters()]
+    twice = [n for n, _ in adder.named_parameters(remove_duplicate=False)]
+    assert "blocks.0.attn.W_K" not in once and "blocks.0.attn.W_K" in twice
+    assert len(twice) == len(once) + 1
+    assert list(adder.named_parameters(recurse=False)) == []   # the transformer holds none itself
+
+
 # --- margins and the ideal logits -------------------------------------------------------------
 
 def test_margins():

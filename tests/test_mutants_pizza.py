@@ -85,6 +85,10 @@ def test_build_unchecked_refusals():
         with pytest.raises(ValueError, match=message):
             pizza.build_unchecked(**kwargs)
     assert pizza.directions(pizza.build_unchecked(5, 2, 2)) == 1
+    with pytest.raises(ValueError, match=r"^p must be >= 2, got 1$"):  # p is checked before d
+        pizza.build_unchecked(1, 1)
+    demo = pizza.build_unchecked(5)  # Demo 2's d = 64 and hidden = 2d by default
+    assert demo.d == 64 and demo.fc[0].weight.shape == (128, 128)
 
 
 def test_check_pizza_args_and_build_pizza_refusals():
@@ -103,6 +107,8 @@ def test_check_pizza_args_and_build_pizza_refusals():
         with pytest.raises(ValueError, match=message):
             pizza.build_pizza(*args)
     assert pizza.check_pizza_args(5, 2, 2 * 3) == (5, 2, 6)
+    with pytest.raises(ValueError, match=r"^p must be >= 2, got 1$"):  # p is checked before d
+        pizza.check_pizza_args(1, 1, 6)
 
 
 def test_linear_layers_and_directions():
