@@ -174,3 +174,76 @@ def test_unembed_radius_and_embedding_error_are_the_stated_maxima():
                for x in range(7) for i, k in enumerate((1, 3)))
     assert want >= 2.0**-20
     assert ac.embedding_error(adder) == want * rounding.SLACK + 2 * rounding.REF_ERR
+
+
+# --- certify: every reported number, the chunked margin loop, the refusal ------------------------
+
+
+def test_certify_reports_each_term_of_its_error():
+    """error = delta_R + m rho_U delta SLACK + delta_G, delta = 3 eps_E + eps_E^2 (the "a + b
+    alone" lemma), delta_G = gamma_2m m (1 + eps_E) rho_U SLACK (the G^ product)."""
+    adder = modular.build_adder(11, (1, 2, 4))                        # m = 3
+    cert, elapsed = timed(ac.certify, adder, extra_error=1e-9)
+    eps, rho, m = cert["eps_E"], cert["rho_U"], 3
+    assert cert["p"] == 11 and cert["K_size"] == m and cert["extra_error"] == 1e-9
+    assert cert["eps_E"] == ac.embedding_error(adder) and cert["rho_U"] == ac.unembed_radius(adder)
+    assert cert["delta_R"] == ac.rounding_bound(adder)
+    assert cert["delta"] == 3 * eps + eps**2
+    delta_g = rounding.gamma(2 * m) * m * (1 + eps) * rho * rounding.SLACK
+    assert cert["error_bound"] == pytest.approx(
+        cert["delta_R"] + m * rho * cert["delta"] * rounding.SLACK + delta_g, rel=1e-15, abs=0)
+    assert cert["flops"] == 2 * 11 * 11 * 2 * m
+    parts = (cert["seconds_structure"], cert["seconds_bounds"], cert["seconds_margins"])
+    assert all(t >= 0 for t in parts) and sum(parts) <= cert["seconds"] + 1e-9
+    assert 0 <= cert["seconds"] <= elapsed
+
+
+def _g_hat_margin(adder: modular.ModularAdder) -> float:
+    """min over s of G^(s)_s - max_{c != s} G^(s)_c, G^ = W_E[:, B] W_U[O, :], in one product."""
+    m = len(adder.freqs)
+    w_e = adder.transformer.embed.W_E.detach()[:, : 2 * m]
+    w_u = adder.transformer.unembed.W_U.detach()[4 * m:]
+    return float(rounding.row_margins(w_e @ w_u, torch.arange(adder.p)).min())
+
+
+@pytest.mark.parametrize("row", [0, 3, 6])
+@pytest.mark.parametrize("budget", [None, 2 * 7, 3 * 7 + 1])
+def test_certify_margin_reads_every_row_in_every_chunk(monkeypatch, row, budget):
+    """One input x (first, middle or last) given the smallest margin: the certificate's margin is
+    that row's, whether G^ is computed at once or in chunks of 2 or 3 rows (last chunk partial)."""
+    adder = modular.build_adder(7)
+    with torch.no_grad():
+        adder.transformer.embed.W_E[row, :2] *= 0.75                   # |e_x| = 3/4 for k = 1
+    want = _g_hat_margin(adder)
+    others = modular.build_adder(7)
+    assert want < _g_hat_margin(others) - 0.1
+    if budget is not None:
+        monkeypatch.setattr(ac, "LOGIT_BUDGET", budget)
+    cert = ac.certify(adder)
+    assert cert["min_margin"] == want
+
+
+def test_certify_refuses_with_the_first_structure_error():
+    adder = two_structure_errors()
+    cert, elapsed = timed(ac.certify, adder)
+    assert set(cert) == {"certified", "reason", "seconds"}
+    assert cert["certified"] is False and cert["reason"] == ac.structure_errors(adder)[0]
+    assert 0 <= cert["seconds"] <= elapsed
+
+
+@pytest.mark.parametrize("bad, error, message", [
+    (True, TypeError, "extra_error must be a real number >= 0, got bool"),
+    ("0", TypeError, "extra_error must be a real number >= 0, got str"),
+    (-1e-9, ValueError, "extra_error must be a finite number >= 0, got -1e-09"),
+    (math.inf, ValueError, "extra_error must be a finite number >= 0, got inf"),
+])
+def test_extra_error_messages(bad, error, message):
+    with pytest.raises(error) as info:
+        ac.check_extra_error(bad)
+    assert str(info.value) == message
+
+
+def test_extra_error_bounds():
+    assert ac.check_extra_error(0) == 0.0 and isinstance(ac.check_extra_error(0), float)
+    assert ac.check_extra_error(5e-324) == 5e-324
+    assert ac.check_extra_error(1.7976931348623157e308) == 1.7976931348623157e308
