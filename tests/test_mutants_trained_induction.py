@@ -114,7 +114,8 @@ def _model(n_layers: int = 2, n_heads: int = 3, seed: int = 0) -> Transformer:
 def test_measure_circuit_reads_the_right_heads_and_scores(monkeypatch, n_layers) -> None:
     model = _model(n_layers)
     calls = []
-    table = _table(n_layers, 3, prev0=[0.1, 0.8, 0.3], ind_last=[0.2, 0.1, 0.9])
+    # the best heads in the middle: neither the first nor the last index, nor the minimum
+    table = _table(n_layers, 3, prev0=[0.1, 0.8, 0.3], ind_last=[0.2, 0.9, 0.1])
 
     def fake(m, tokens, *, normalization="rows", copying=True):
         calls.append((m, tokens, normalization, copying))
@@ -126,14 +127,14 @@ def test_measure_circuit_reads_the_right_heads_and_scores(monkeypatch, n_layers)
     (m, tokens, normalization, copying), = calls
     assert m is model and normalization == "rows" and copying is False
     assert torch.equal(tokens, scores.probe_tokens(model.cfg, seed=train.EVAL_SEED + 1))
-    assert c.previous_token == (0, 1, 0.8) and c.induction == (last, 2, 0.9)
-    assert c.k_composition == composition.pair(model, 0, 1, last, 2, "k")
+    assert c.previous_token == (0, 1, 0.8) and c.induction == (last, 1, 0.9)
+    assert c.k_composition == composition.pair(model, 0, 1, last, 1, "k")
     base = composition.baseline(6, 3)
     assert (c.baseline_mean, c.baseline_std) == (base["mean"], base["std"])
-    shares = [compare.diagonal_share(compare.token_qk_through_ov(model, (0, h), (last, 2), 6))
+    shares = [compare.diagonal_share(compare.token_qk_through_ov(model, (0, h), (last, 1), 6))
               for h in range(3)]
     assert c.diagonal_share == shares[1] and c.best_diagonal_share == max(shares)
-    pairs = {(h, kind): composition.pair(model, 0, h, last, 2, kind)
+    pairs = {(h, kind): composition.pair(model, 0, h, last, 1, kind)
              for h in range(3) for kind in ("k", "q")}
     assert c.best_composition == max(pairs.values())
     calls.clear()
@@ -329,10 +330,24 @@ def test_measure_icl_collects_every_head(monkeypatch) -> None:
         calls.append((m, list(heads), batch, t))
         return 0.5 if len(heads) != 1 else heads[0][0] + heads[0][1] / 10
 
-    monkeypatch.setattr(ti, "induction_heads", lambda m: [(1, 2), (1, 0)])
+    handed = []
+
+    def fake_heads(m):
+        assert m is model
+        return [(1, 2), (1, 0)]
+
+    def fake_icl(m, b, t):
+        handed.append(("icl", m, b, t))
+        return -0.75
+
+    def fake_evaluate(m, t, b):
+        handed.append(("evaluate", m, b, t))
+        return {"acc_repeated": 0.625}
+
+    monkeypatch.setattr(ti, "induction_heads", fake_heads)
     monkeypatch.setattr(ti, "share_removed", fake_share)
-    monkeypatch.setattr(ti, "icl_score", lambda m, b, t: -0.75)
-    monkeypatch.setattr(train, "evaluate", lambda m, t, b: {"acc_repeated": 0.625})
+    monkeypatch.setattr(ti, "icl_score", fake_icl)
+    monkeypatch.setattr(train, "evaluate", fake_evaluate)
     out = ti.measure_icl(model, task=SMALL)
     assert out == {"icl_score": -0.75, "induction_heads": [(1, 2), (1, 0)],
                    "share_removed_by_induction_heads": 0.5, "acc_repeated": 0.625,
@@ -343,9 +358,12 @@ def test_measure_icl_collects_every_head(monkeypatch) -> None:
     ref = ti.eval_batch(SMALL)
     assert torch.equal(calls[0][2].tokens, ref.tokens)
     calls.clear()
+    handed.clear()
     mine = task.sample(SMALL, 2, torch.Generator().manual_seed(1))
     ti.measure_icl(model, mine, SMALL)
     assert all(c[2] is mine for c in calls)
+    assert [h[0] for h in handed] == ["icl", "evaluate"]
+    assert all(h[1] is model and h[2] is mine and h[3] is SMALL for h in handed)
     calls.clear()
     ti.measure_icl(model)
     assert calls[0][3] == task.TaskConfig() and calls[0][2].tokens.shape == (train.EVAL_SEQS, 33)
