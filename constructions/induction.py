@@ -199,9 +199,11 @@ def induction_targets(tokens: Tensor, bos: int) -> Tensor:
         raise TypeError("tokens must be an integer torch tensor [batch, pos]")
     bos = validation.check_int("bos", bos, minimum=0)
     n = tokens.shape[1]
+    if not n:                                                        # no positions to look up
+        return torch.full_like(tokens, bos)
     same = tokens[:, :, None] == tokens[:, None, :]                  # [batch, t, j]
     earlier = (torch.arange(n)[None, :] < torch.arange(n)[:, None])            # j < t
     j = torch.arange(n)
-    last = torch.where(same & earlier, j, -1).amax(dim=-1) if n else same.sum(-1)  # [batch, t]
-    successor = tokens.gather(1, (last + 1).clamp(max=n - 1)) if n else tokens
+    last = torch.where(same & earlier, j, -1).amax(dim=-1)           # [batch, t]; -1: no match
+    successor = tokens.gather(1, last + 1)                           # last + 1 <= t <= n - 1
     return torch.where(last >= 0, successor, torch.full_like(tokens, bos))

@@ -90,10 +90,11 @@ def build_one_layer_induction(vocab_size: int, n_ctx: int) -> Transformer:
         for a in range(V):
             for c in range(V):
                 # four 0/1 indicators, all needed: relu(sum - 3) is their AND
-                W_in[slots[j][a], neuron] += 1.0
-                W_in[tok[a], neuron] += 1.0
-                W_in[slots[j + 1][c], neuron] += 1.0
-                W_in[th[j], neuron] += 1.0
+                # (four distinct coordinates: each entry is written once)
+                W_in[slots[j][a], neuron] = 1.0
+                W_in[tok[a], neuron] = 1.0
+                W_in[slots[j + 1][c], neuron] = 1.0
+                W_in[th[j], neuron] = 1.0
                 b_in[neuron] = -3.0
                 W_out[neuron, out[c]] = 2.0 ** (j + 1)  # later matches outweigh all earlier ones
                 neuron += 1

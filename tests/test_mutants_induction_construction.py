@@ -227,6 +227,9 @@ def test_check_sequences_and_the_model_refuse_a_missing_bos():
         m(torch.tensor([[0, 1]]))
     with pytest.raises(ValueError, match=r"^tokens after position 0 must lie in \[0, 1\] "):
         m.run_with_cache(torch.tensor([[2, 2]]))
+    logits, cache = m.run_with_cache(torch.tensor([[2, 0, 0]]))   # the cache reaches the model
+    assert cache["blocks.1.attn.hook_pattern"].shape == (1, 1, 3, 3)
+    assert torch.equal(logits, m(torch.tensor([[2, 0, 0]])))
 
 
 # --- the section's variants ---------------------------------------------------------------------

@@ -139,6 +139,8 @@ def test_adder_float32_and_refusals():
     assert adder.transformer.embed.W_E.dtype == torch.float32
     with pytest.raises(ValueError, match=r"^p must be >= 2, got 1$"):
         modular.build_adder(1)
+    with pytest.raises(ValueError, match=r"^p must be >= 2, got 1$"):   # before the freqs
+        modular.build_adder(1, (1,))
     with pytest.raises(ValueError, match=r"^freqs entry must be <= 4, got 5$"):
         modular.build_adder(5, (5,))
     with pytest.raises(ValueError, match=r"inadmissible for p=6"):
