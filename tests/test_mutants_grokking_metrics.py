@@ -73,6 +73,7 @@ def test_top_k_share():
     six = torch.tensor([6.0, 5.0, 4.0, 3.0, 2.0, 1.0], dtype=torch.float64)
     assert M.top_k_share(six) == 20 / 21 and M.TOP_K == 5
     assert M.top_k_share(torch.zeros(3)) == 0.0
+    assert M.top_k_share(torch.tensor([0.4, 0.1], dtype=torch.float64), 1) == 0.8   # total < 1
     assert M.top_k_share(torch.tensor([-1.0, 0.5])) == 0.0
     # summed largest first these round to 1 + 2^-52 of the total: the share is capped at 1
     odd = torch.tensor([0.538225008554474, 0.46636541886786753, 0.8634864607582904,
@@ -193,7 +194,9 @@ def test_product_share():
     hidden = torch.stack([torch.cos(w * (a + b)), torch.sin(w * (a + b)),
                           torch.cos(2 * w * a)], 1)
     assert M.product_share(hidden, p, [3]) == pytest.approx(2 / 3, rel=1e-9)
-    assert M.product_share(hidden + 7.0, p, [3]) == pytest.approx(2 / 3, rel=1e-9)  # centred
+    offsets = torch.tensor([7.0, -3.0, 2.0], dtype=torch.float64)          # each column centred
+    assert M.product_share(hidden + offsets, p, [3]) == pytest.approx(2 / 3, rel=1e-9)
+    assert M.product_share(0.01 * hidden, p, [3]) == pytest.approx(2 / 3, rel=1e-9)  # total < 1
     assert M.product_share(hidden, p, [3, 5]) == pytest.approx(2 / 3, rel=1e-9)
     assert M.product_share(hidden, p, []) == 0.0
     assert M.product_share(torch.ones(p * p, 2), p, [3]) == 0.0
