@@ -9,7 +9,7 @@ import pytest
 import sympy as sp
 import torch
 
-from constructions import modular
+from constructions import modular, pizza
 from verify import adder_pairs, registry
 from verify import trig_identities as ti
 from verify.claims import modular as claims
@@ -149,3 +149,70 @@ def test_exact_margin_reads_every_shift():
     got = claims.exact_margin(7, (3,))
     assert sp.simplify(got - values[2]) == 0
     assert float(got) < min(float(values[1]), float(values[6]))
+
+
+# --- modular.adder_exact: the restated check's parts and evidence -------------------------------
+
+RECORD = {"d": 4, "certified_every_p_from_to": [[2, 17]], "command": "python -m ... (test)"}
+NO_SUBSETS = dict(subset_ps=(), pizza_cases=[(9, 4, None, True)], record=RECORD, record_ps=())
+
+
+def test_adder_restated_certified_evidence():
+    """Moduli are reported as handed (first..last), the worst margin/error ratio over them, and
+    the Dirichlet margins at fixed moduli."""
+    found = claims.adder_restated(certified_ps=(5, 7, 4), **NO_SUBSETS)
+    assert found.holds
+    certs = [claims.certify(modular.build_adder(p)) for p in (5, 7, 4)]
+    assert found.evidence["certified"] == {
+        "moduli": "5..4", "failures": [],
+        "min_margin_over_error": min(c["min_margin"] / c["error_bound"] for c in certs)}
+    assert found.evidence["dirichlet_margin"] == {"2": 2.0, "3": 1.5, "4": 1.0, "5": 2.5,
+                                                  "97": 48.5, "100": 49.0}
+    none = claims.adder_restated(certified_ps=(), **NO_SUBSETS)
+    assert none.holds and none.evidence["certified"]["moduli"] == "none"
+    assert none.evidence["certified"]["min_margin_over_error"] == float("inf")
+
+
+def test_adder_restated_lists_five_failures_with_their_reason():
+    found = claims.adder_restated(certified_ps=range(2, 9), expected_margin=lambda p: 100.0,
+                                  **NO_SUBSETS)
+    failures = found.evidence["certified"]["failures"]
+    assert not found.holds and [f[0] for f in failures] == [2, 3, 4, 5, 6]
+    cert = claims.certify(modular.build_adder(2))
+    assert failures[0][1] == f"margin {cert['min_margin']} != 100.0"
+
+    def refused(p):
+        return modular.build_unchecked(6, (2, 4))                    # gcd 2: not certified
+    found = claims.adder_restated(certified_ps=(6,), build=refused, **NO_SUBSETS)
+    assert found.evidence["certified"]["failures"] == [(6, "margin <= 2 x error bound")]
+
+
+def test_pizza_cases_evidence():
+    """The first case is the demo reported; moduli sorted and unique; five failures at most."""
+    ok, evidence = claims._pizza_cases([(9, 4, None, True), (5, 4, "min", False),
+                                        (9, 4, 10, False)], pizza.build_pizza)
+    assert ok and evidence["moduli"] == [5, 9] and evidence["failures"] == []
+    demo = claims.certify_pizza(pizza.build_pizza(9, 4, None), all_pairs=True)
+    for key in ("p", "m", "min_margin", "margin_lower_bound", "delta_R", "delta_W"):
+        assert evidence["demo"][key] == demo[key]
+    assert evidence["demo"]["seconds"] >= 0
+
+    def unrotated(p, d, hidden):
+        return pizza.build_unchecked(p, d, hidden, rotation=1)       # odd p rotated: ties
+    bad, evidence = claims._pizza_cases([(p, 4, None, False) for p in (3, 5, 7, 9, 11, 13)],
+                                        unrotated)
+    assert not bad and [f[0] for f in evidence["failures"]] == [3, 5, 7, 9, 11]
+    assert all(f[1] is None and f[2] == "margin not above the error bound"
+               for f in evidence["failures"])
+    assert evidence["demo"]["p"] == 3
+
+
+def test_record_evidence_and_each_side_of_a_run():
+    ok, evidence = claims._agrees_with_record(RECORD, (2, 17, 18))
+    assert ok and evidence == {"command": RECORD["command"], "certified_every_p_from_to": [[2, 17]],
+                               "rechecked": [2, 17, 18], "disagreements": []}
+    ok, evidence = claims._agrees_with_record({"d": 4, "certified_every_p_from_to": [[3, 16]]},
+                                              (2, 17))
+    assert not ok and evidence["disagreements"] == [{"p": 2, "recorded": False, "now": True},
+                                                    {"p": 17, "recorded": False, "now": True}]
+    assert evidence["command"] is None
