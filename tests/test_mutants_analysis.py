@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import pytest
 import torch
@@ -400,15 +401,17 @@ def test_save_and_load_folder_round_trip(tmp_path) -> None:
 
 def test_load_folder_refusals(tmp_path, monkeypatch) -> None:
     good = load.save_folder(_model(), tmp_path / "good")
-    with pytest.raises(ValueError, match=r"is not a folder \(expected a folder with config.json "
-                                         r"and model.safetensors, or one of induction\)"):
-        load.load_folder(tmp_path / "missing")
+    missing = str(tmp_path / "missing")
+    with pytest.raises(ValueError, match=re.escape(
+            f"PATH {missing!r} is not a folder (expected a folder with config.json and "
+            f"model.safetensors, or one of induction)")):
+        load.load_folder(missing)
     for name in ("config.json", "model.safetensors"):
         folder = tmp_path / f"no_{name}"
         folder.mkdir()
         other = "model.safetensors" if name == "config.json" else "config.json"
         (folder / other).write_bytes((good / other).read_bytes())
-        with pytest.raises(ValueError, match=f"has no {name}"):
+        with pytest.raises(ValueError, match=re.escape(f"PATH {str(folder)!r} has no {name}")):
             load.load_folder(folder)
     for text in (b"{not json", b"\xff\xfe{}"):
         bad = tmp_path / f"bad{len(text)}"

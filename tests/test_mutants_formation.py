@@ -204,7 +204,7 @@ def test_task_config_bounds_at_the_edge() -> None:
                                ("length", 3, "length"), ("sharpness", 0.0, "sharpness"),
                                ("table_seed", -1, "table_seed")]:
         kwargs = {"vocab_size": 2, "length": 4, "copy_len": 2, field: value}
-        with pytest.raises(ValueError, match=name):
+        with pytest.raises(ValueError, match=f"^{name} must be"):
             task.TaskConfig(**kwargs)
     with pytest.raises(TypeError, match="vocab_size"):
         task.TaskConfig(vocab_size=2.0)  # type: ignore[arg-type]
