@@ -296,3 +296,14 @@ def test_bigram_loss_exact_values() -> None:
     loss, acc = task.bigram_loss(tokens, mask, table)
     assert loss == pytest.approx(-(math.log(0.5) + math.log(0.75)) / 2, rel=1e-12)
     assert acc == 0.5
+
+
+def test_bigram_loss_clamps_bos_to_the_last_row() -> None:
+    """Rows are indexed by the current token: BOS (= V) reads row V - 1, whatever the number
+    of columns (here one more, a table that also scores BOS as a next token)."""
+    table = torch.tensor([[0.5, 0.25, 0.25, 0.0], [0.125, 0.5, 0.25, 0.125],
+                          [0.25, 0.25, 0.25, 0.25]], dtype=torch.float64)
+    tokens = torch.tensor([[3, 1, 0]])
+    loss, acc = task.bigram_loss(tokens, torch.ones(1, 2, dtype=torch.bool), table)
+    assert loss == pytest.approx(-(math.log(0.25) + math.log(0.125)) / 2, rel=1e-12)
+    assert acc == 0.0
