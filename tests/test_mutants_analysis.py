@@ -96,7 +96,8 @@ def test_head_scores_are_the_detector_scores(normalization) -> None:
     assert rows[0][0]["induction"] != tl[0][0]["induction"]        # the two differ here
     assert all(s["copying"] is None for row in scores.head_scores(model, tokens, copying=False)
                for s in row)
-    with pytest.raises(TypeError, match="constructions.transformer.Transformer"):
+    with pytest.raises(TypeError, match=r"^model must be a constructions.transformer.Transformer, "
+                                        r"got object \(see verify.analysis.load\)$"):
         scores.head_scores(object(), tokens)  # type: ignore[arg-type]
 
 
