@@ -140,6 +140,12 @@ def test_weights_are_detached_copies():
     assert float(model.embed.W_E) == 2.0 and not weights["embed.W_E"].requires_grad
 
 
+def test_lists_are_read_in_the_model_dtype_not_torch_default():
+    model = Transformer(Config(**BASE))  # float64; torch's default dtype is float32
+    model.set_weights({"embed.W_E": [[0.1]], "unembed.b_U": (1 / 3,)})
+    assert model.embed.W_E.item() == 0.1 and model.unembed.b_U.tolist() == [1 / 3]
+
+
 def _one_head_model(attention: str = "softmax", attn_scale: float = 1.0, mlp: str | None = None
                     ) -> Transformer:
     """d_model 2 (coordinate 0: the token's value, 1: a constant 1); one head whose query is
@@ -290,3 +296,15 @@ def test_random_weights_without_biases_leave_out_every_bias_and_keep_the_stream(
     gen = torch.Generator().manual_seed(2)
     first = torch.randn(5, 3, generator=gen, dtype=torch.float64) / 5 ** 0.5
     assert torch.equal(plain["embed.W_E"], first)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a second device (CUDA)")
+def test_a_model_on_another_device_takes_tokens_from_the_cpu():
+    """The causal mask is built on the activations' device and the tokens are moved to the
+    weights' device (on a CPU-only machine the two placements cannot be told apart)."""
+    model = _one_head_model(mlp="relu")
+    tokens = torch.tensor([[2, 0, 2]])
+    expected = model(tokens)
+    logits = model.to("cuda")(tokens)
+    assert logits.device.type == "cuda"
+    torch.testing.assert_close(logits.cpu(), expected, rtol=0, atol=TOL)
