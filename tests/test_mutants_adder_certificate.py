@@ -247,3 +247,13 @@ def test_extra_error_bounds():
     assert ac.check_extra_error(0) == 0.0 and isinstance(ac.check_extra_error(0), float)
     assert ac.check_extra_error(5e-324) == 5e-324
     assert ac.check_extra_error(1.7976931348623157e308) == 1.7976931348623157e308
+
+
+def test_unembed_radius_is_computed_in_float64():
+    """A float32 adder (which certify refuses) still gets its radius from float64 squares."""
+    adder = modular.build_adder(7, (1, 3), dtype=torch.float32)
+    w_u = adder.transformer.unembed.W_U.detach().to(torch.float64)[4 * 2:]
+    want = float((w_u[0::2] ** 2 + w_u[1::2] ** 2).sqrt().max()) * rounding.SLACK
+    w_32 = adder.transformer.unembed.W_U.detach()[4 * 2:]
+    in_32 = float((w_32[0::2] ** 2 + w_32[1::2] ** 2).sqrt().max()) * rounding.SLACK
+    assert in_32 != want and ac.unembed_radius(adder) == want

@@ -216,3 +216,22 @@ def test_record_evidence_and_each_side_of_a_run():
     assert not ok and evidence["disagreements"] == [{"p": 2, "recorded": False, "now": True},
                                                     {"p": 17, "recorded": False, "now": True}]
     assert evidence["command"] is None
+
+
+class _Product:
+    """The product feature as a callable object (no __name__): the evidence names it by str()."""
+
+    def __call__(self, a, b, p):
+        return ti.product_feature(a, b, p)
+
+    def __str__(self):
+        return "the product cos(wx) cos(wy)"
+
+
+def test_literal_evidence_names_any_callable_and_both_clash_pairs():
+    clash = ti.sum_clash(5, ti.product_feature)
+    assert clash is not None and clash[0] != clash[1]
+    for check in (claims.mod5_literal, claims.trig_literal):
+        found = check(features=_Product())
+        assert found.evidence["readout_input"] == "the product cos(wx) cos(wy)"
+        assert found.evidence["clash"] == [list(clash[0]), list(clash[1])]
