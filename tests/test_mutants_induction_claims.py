@@ -121,6 +121,7 @@ def test_default_models_of_the_two_layer_claim() -> None:
     one = ci.default_one_layer()
     assert [(m.cfg.d_vocab - 1, m.cfg.n_ctx) for m in one] == [(1, 6), (2, 6), (3, 6)]
     first = ci.default_first_layers()
+    assert all(m.cfg.n_layers == 1 for m in one + first)    # Lemma 2 is about block 0 alone
     assert [(m.cfg.d_vocab, m.cfg.n_ctx, m.cfg.n_heads, m.cfg.d_model, m.cfg.d_head, m.cfg.d_mlp,
              m.cfg.act_fn) for m in first] == [
         (3, 4, 4, 25, 3, 12, "relu"), (3, 4, 3, 8, 4, None, None), (3, 4, 3, 8, 4, 8, "relu"),
