@@ -145,6 +145,7 @@ def test_exact_margin_reads_every_shift():
     """d runs over 1..p-1: for p = 2 that is d = 1 alone (margin 1 - cos pi = 2); for K = {3},
     p = 7 the smallest term is at d = 2 and 5 (3 d = -1 mod 7), not at the ends."""
     assert claims.exact_margin(2, (1,)) == 2
+    assert claims.exact_margin(6, (2, 4)) == 0       # inadmissible sets too: d = 3 ties exactly
     values = {d: 1 - sp.cos(2 * sp.pi * 3 * d / 7) for d in range(1, 7)}
     got = claims.exact_margin(7, (3,))
     assert sp.simplify(got - values[2]) == 0
