@@ -82,6 +82,7 @@ def test_ties_exactly_lists_every_tying_shift():
     assert adder_pairs.ties_exactly(12, (4, 8)) == [3, 6, 9]
     assert adder_pairs.ties_exactly(7, (1,)) == []
     assert adder_pairs.ties_exactly(2, (1,)) == []
+    assert adder_pairs.ties_exactly(4, (4,)) == [1, 2, 3]     # k = p: every shift ties, d = 1 too
 
 
 # --- trig_identities: the Dirichlet statements as written ---------------------------------------
