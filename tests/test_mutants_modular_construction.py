@@ -76,8 +76,9 @@ def test_unit_table():
     want_s = torch.tensor([math.sin(2 * math.pi * j / 7) for j in range(7)], dtype=torch.float64)
     torch.testing.assert_close(cos_t, want_c, rtol=0, atol=ATOL)
     torch.testing.assert_close(sin_t, want_s, rtol=0, atol=ATOL)
-    c32, _ = modular.unit_table(7, torch.float32)
+    c32, s32 = modular.unit_table(7, torch.float32)
     assert c32.dtype == torch.float32 and torch.equal(c32, want_c.float())
+    assert s32.dtype == torch.float32 and torch.equal(s32, want_s.float())
 
 
 # --- the weights ------------------------------------------------------------------------------
