@@ -150,6 +150,8 @@ def test_factored_score_bounds_and_values() -> None:
     assert composition.factored_score(one * 1e-30, one, one, one) == 1.0   # sqrt(n1 n2) == 1e-30
     assert composition.factored_score(one * 0.9e-30, one, one, one) == 0.0
     assert composition.factored_score(one * 0.5, one, one, one * 3) == 1.0
+    # the bound is on sqrt(n1 n2) = 2e-30 here (sqrt(n1 / n2) would be 0.5e-30)
+    assert composition.factored_score(one * 1e-30, one, one, one * 2) == 1.0
     zero = torch.zeros(1, 1, dtype=torch.float64)
     assert composition.factored_score(zero, one, one, one) == 0.0
     assert composition.factored_score(one, one, one, zero) == 0.0
@@ -168,16 +170,19 @@ def test_factored_score_bounds_and_values() -> None:
 
 
 def test_factored_score_when_a_gram_trace_rounds_below_zero() -> None:
-    """A factor pair whose product is zero though neither factor is: the trace of the Gram
-    product is a sum of cancelling terms that may round below 0; the score is 0, not a
-    complex square root."""
-    a = torch.tensor([[1.0, 1.0], [1.0, 1.0]], dtype=torch.float64) * 0.1
-    b = torch.tensor([[1.0, -1.0], [-1.0, 1.0]], dtype=torch.float64) * 0.3
-    n1 = float(torch.trace((a.T @ a) @ (b @ b.T)))
-    assert n1 <= 0.0
-    one = torch.eye(2, dtype=torch.float64)
-    assert composition.factored_score(a, b, one, one) == 0.0
-    assert composition.factored_score(one, one, a, b) == 0.0
+    """Factors whose product is zero though neither is (a = c w^T, b = w_perp z): the trace of
+    the Gram product is a sum of cancelling terms that rounds below 0 here; the score is 0, not
+    the complex square root of a negative number."""
+    c = torch.tensor([[1.5409961082440433], [-0.2934289057609464], [-2.1787893820745574]],
+                     dtype=torch.float64)
+    w = torch.tensor([[0.5684312772806678], [-1.084522342424021]], dtype=torch.float64)
+    z = torch.tensor([[-1.3985953953708767, 0.4033468476292993, 0.8380263329976598]],
+                     dtype=torch.float64)
+    a, b = c @ w.T, torch.stack([-w[1], w[0]]) @ z
+    assert float(torch.trace((a.T @ a) @ (b @ b.T))) < 0.0
+    one = torch.eye(3, 2, dtype=torch.float64)
+    assert composition.factored_score(a, b, one, one.T) == 0.0
+    assert composition.factored_score(one, one.T, a, b) == 0.0
 
 
 def test_pair_layers_kinds_and_definitions() -> None:
@@ -185,7 +190,7 @@ def test_pair_layers_kinds_and_definitions() -> None:
     for l1, l2 in ((1, 0), (0, 0), (-1, 1), (1, 3)):
         with pytest.raises(ValueError, match=r"0 <= l1 < l2 <= 2"):
             composition.pair(model, l1, 0, l2, 0, "k")
-    with pytest.raises(ValueError, match="kind"):
+    with pytest.raises(ValueError, match="^kind must be one of"):
         composition.pair(model, 0, 0, 1, 0, "K")
     with pytest.raises(ValueError, match="head"):
         composition.pair(model, 0, 2, 1, 0, "k")
@@ -231,11 +236,12 @@ def test_baseline_is_the_random_factor_mean_and_std() -> None:
     base = composition.baseline(4, 2, samples=5, seed=3)
     assert base == {"mean": float(t.mean()), "std": float(t.std()), "samples": 5}
     assert composition.baseline(4, 2, samples=2)["samples"] == 2
+    assert composition.baseline(4, 2, samples=5) == composition.baseline(4, 2, samples=5, seed=0)
     assert composition.baseline(1, 1, samples=2)["mean"] == pytest.approx(1.0)
     for kwargs, name in [({"d_model": 0, "d_head": 1}, "d_model"),
                          ({"d_model": 1, "d_head": 0}, "d_head"),
                          ({"d_model": 1, "d_head": 1, "samples": 1}, "samples")]:
-        with pytest.raises(ValueError, match=name):
+        with pytest.raises(ValueError, match=f"^{name} must be"):
             composition.baseline(**kwargs)
 
 
@@ -245,10 +251,10 @@ def test_ablate_arguments() -> None:
     model = _model()
     tokens = scores.probe_tokens(model.cfg, n_seqs=2)
     for layer, head, name in ((2, 0, "layer"), (-1, 0, "layer"), (0, 2, "head"), (0, -1, "head")):
-        with pytest.raises(ValueError, match=name):
+        with pytest.raises(ValueError, match=f"^{name} must be"):
             ablation.ablate(model, layer, head)
     ablation.ablate(model, 1, 1)
-    with pytest.raises(ValueError, match="kind"):
+    with pytest.raises(ValueError, match="^kind must be one of"):
         ablation.ablate(model, 0, 0, "Mean", tokens)
     with pytest.raises(ValueError, match=r"^reference tokens \(or mean_z\) are needed for "
                                          r"kind='mean'$"):

@@ -245,8 +245,9 @@ def test_sample_is_pinned_for_a_seed() -> None:
     assert batch.dest.tolist() == [6, 4, 6, 4]
     same = task.sample(SMALL, 4, torch.Generator().manual_seed(0), task.bigram_table(SMALL))
     assert torch.equal(same.tokens, batch.tokens)
-    with pytest.raises(ValueError, match="n_seqs"):
+    with pytest.raises(ValueError, match="^n_seqs must be"):
         task.sample(SMALL, 0, torch.Generator())
+    assert task.sample(SMALL, 1, torch.Generator().manual_seed(0)).tokens.shape == (1, 9)
 
 
 def test_sample_ranges_of_destination_and_source() -> None:
