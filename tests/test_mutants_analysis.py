@@ -49,7 +49,7 @@ def test_probe_tokens_bounds() -> None:
             scores.probe_tokens(cfg)
     cfg = _model().cfg
     for bad in (-1, 7):
-        with pytest.raises(ValueError, match="bos"):
+        with pytest.raises(ValueError, match="^bos must be"):
             scores.probe_tokens(cfg, bos=bad)
     assert int(scores.probe_tokens(cfg, bos=0)[0, 0]) == 0
 
