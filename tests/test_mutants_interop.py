@@ -58,7 +58,7 @@ def test_config_from_tl_messages():
 
 
 def test_every_unsupported_setting_is_refused_and_its_safe_value_accepted():
-    for key, (safe, why) in interop._UNSUPPORTED.items():
+    for key, (safe, _why) in interop._UNSUPPORTED.items():
         assert interop.config_from_tl({**BASE, key: safe}) == interop.config_from_tl(BASE)
         with pytest.raises(ValueError, match=rf"^config: {key}='other' is not supported "):
             interop.config_from_tl({**BASE, key: "other"})
@@ -159,8 +159,8 @@ def test_to_hooked_transformer_passes_the_device_and_silences_only_deprecations(
         return real_cfg(**fields)
 
     def noisy_model(cfg):
-        warnings.warn("kept", UserWarning)
-        warnings.warn("dropped", DeprecationWarning)
+        warnings.warn("kept", UserWarning, stacklevel=2)
+        warnings.warn("dropped", DeprecationWarning, stacklevel=2)
         return real_model(cfg)
 
     monkeypatch.setattr(tl, "HookedTransformerConfig", spy_cfg)
