@@ -286,3 +286,14 @@ def test_induction_targets_reference():
     with pytest.raises(ValueError, match=r"^bos must be >= 0, got -1$"):
         induction.induction_targets(torch.tensor([[1]]), -1)
     assert induction.induction_targets(torch.tensor([[1, 1]]), 0).tolist() == [[0, 1]]
+
+
+def test_layer_one_reads_the_token_and_writes_the_previous_token_subspace():
+    lay = Layout(2, 4)
+    w = induction.build_induction_model(2, 4).weights()
+    W_V = torch.zeros(1, lay.d_model, lay.d_head, dtype=torch.float64)
+    W_O = torch.zeros(1, lay.d_head, lay.d_model, dtype=torch.float64)
+    for a in range(lay.n_tokens):
+        W_V[0, a, a] = 1.0                     # value: e_tok(x_j), unscaled
+        W_O[0, a, lay.n_tokens + a] = 1.0      # output: e_prev
+    assert torch.equal(w["blocks.0.attn.W_V"], W_V) and torch.equal(w["blocks.0.attn.W_O"], W_O)
