@@ -155,6 +155,9 @@ def test_factored_score_bounds_and_values() -> None:
     zero = torch.zeros(1, 1, dtype=torch.float64)
     assert composition.factored_score(zero, one, one, one) == 0.0
     assert composition.factored_score(one, one, one, zero) == 0.0
+    # a zero head against one whose squared norm overflows (inf): 0, never 0 * inf = NaN
+    assert composition.factored_score(zero, one, one * 1e200, one) == 0.0
+    assert composition.factored_score(one * 1e200, one, zero, one) == 0.0
     gen = torch.Generator().manual_seed(0)
     a1, c1 = torch.randn(5, 2, generator=gen, dtype=torch.float64), \
         torch.randn(5, 2, generator=gen, dtype=torch.float64)
