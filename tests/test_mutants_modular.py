@@ -5,6 +5,8 @@ as written, each seen to fail on a broken input (mutation testing, issue 13)."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import sympy as sp
 import torch
@@ -237,3 +239,24 @@ def test_literal_evidence_names_any_callable_and_both_clash_pairs():
         found = check(features=_Product())
         assert found.evidence["readout_input"] == "the product cos(wx) cos(wy)"
         assert found.evidence["clash"] == [list(clash[0]), list(clash[1])]
+
+
+def _shrunk_row(p: int) -> modular.ModularAdder:
+    """|e_0| = 7/8 for p = 7: still certified, with margin M between 2 and 4 times its error E,
+    so M - 2E is exact (Sterbenz) and the tolerance |M - expected| <= 2E can be met with equality."""
+    adder = modular.build_adder(7)
+    with torch.no_grad():
+        adder.transformer.embed.W_E[0, :2] *= 0.875
+    return adder
+
+
+def test_adder_restated_margin_tolerance_at_its_exact_edge():
+    cert = claims.certify(_shrunk_row(7))
+    margin, error = cert["min_margin"], cert["error_bound"]
+    assert cert["certified"] and 2 * error < margin < 4 * error
+    edge = margin - 2 * error
+    assert abs(margin - edge) == 2 * error                           # exactly at the tolerance
+    kwargs = dict(certified_ps=(7,), build=_shrunk_row, **NO_SUBSETS)
+    assert claims.adder_restated(expected_margin=lambda p: edge, **kwargs).holds
+    past = claims.adder_restated(expected_margin=lambda p: math.nextafter(edge, -math.inf), **kwargs)
+    assert not past.holds and past.evidence["certified"]["failures"][0][0] == 7
