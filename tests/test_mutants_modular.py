@@ -258,5 +258,7 @@ def test_adder_restated_margin_tolerance_at_its_exact_edge():
     assert abs(margin - edge) == 2 * error                           # exactly at the tolerance
     kwargs = dict(certified_ps=(7,), build=_shrunk_row, **NO_SUBSETS)
     assert claims.adder_restated(expected_margin=lambda p: edge, **kwargs).holds
-    past = claims.adder_restated(expected_margin=lambda p: math.nextafter(edge, -math.inf), **kwargs)
+    beyond = margin - math.nextafter(2 * error, math.inf)            # one ulp of 2E further
+    assert abs(margin - beyond) > 2 * error
+    past = claims.adder_restated(expected_margin=lambda p: beyond, **kwargs)
     assert not past.holds and past.evidence["certified"]["failures"][0][0] == 7
