@@ -257,3 +257,28 @@ def test_unembed_radius_is_computed_in_float64():
     w_32 = adder.transformer.unembed.W_U.detach()[4 * 2:]
     in_32 = float((w_32[0::2] ** 2 + w_32[1::2] ** 2).sqrt().max()) * rounding.SLACK
     assert in_32 != want and ac.unembed_radius(adder) == want
+
+
+# --- rounding: the pair chunks and the in-place margins ----------------------------------------
+
+
+def test_pair_chunks_cover_every_pair_once_in_the_chunks_asked_for():
+    chunks = list(rounding.pair_chunks(5, 7))
+    assert [len(x) for x, _ in chunks] == [7, 7, 7, 4]
+    x = torch.cat([c[0] for c in chunks])
+    y = torch.cat([c[1] for c in chunks])
+    assert torch.equal(x * 5 + y, torch.arange(25))                   # (0, 0) first, each once
+    assert [len(x) for x, _ in rounding.pair_chunks(5)] == [25]       # default: LOGIT_BUDGET / p
+    huge = 2**23 + 1                                                  # LOGIT_BUDGET // p == 0
+    x, y = next(rounding.pair_chunks(huge))
+    assert x.tolist() == [0] and y.tolist() == [0]                    # at least one pair a chunk
+
+
+def test_row_margins_in_place_overwrites_only_when_asked():
+    logits = torch.tensor([[3.0, 1.0, 2.0], [0.0, 5.0, 4.0]], dtype=torch.float64)
+    kept = logits.clone()
+    answers = torch.tensor([0, 2])
+    assert rounding.row_margins(logits, answers).tolist() == [1.0, -1.0]
+    assert torch.equal(logits, kept)
+    assert rounding.row_margins(logits, answers, inplace=True).tolist() == [1.0, -1.0]
+    assert logits[0, 0] == -math.inf and logits[1, 2] == -math.inf and logits[0, 2] == 2.0
