@@ -377,3 +377,23 @@ def test_check_exact_reads_every_length_and_model() -> None:
     got = check_exact([_BrokenAtLength(wrong_mirror, 99, "logits"), hard], sympy_sample=0,
                       max_len=5)
     assert got["exact_all_sequences"] is False
+
+
+def test_cat_sat_expected_position_with_a_word_spelled_like_bos() -> None:
+    """A text word '<bos>' makes the display names of BOS and a word collide: the position the
+    head should attend to is still 0 when nothing matches ('x <bos>': the prediction is BOS) and
+    the first occurrence AFTER BOS otherwise ('a <bos> a': key 2)."""
+    assert ce.check_cat_sat_literal(text="x <bos>", expected="<bos>").holds
+    found = ce.check_cat_sat_literal(text="a <bos> a", expected="<bos>")
+    assert found.holds and found.evidence["attended_position"] == 2
+
+
+def test_detector_literal_reports_what_the_detector_returned() -> None:
+    def offset(A: torch.Tensor) -> bool:
+        half = (A.shape[0] - 1) // 2
+        rows = torch.arange(half + 1, A.shape[0])
+        return bool(A[rows, rows - half + 1].mean() > 0.5)
+
+    found = ce.check_detector_literal(detector=offset)
+    assert found.holds and found.evidence == {"on_induction_head": "True",
+                                              "on_random_head": "False"}
