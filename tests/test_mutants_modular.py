@@ -262,3 +262,20 @@ def test_adder_restated_margin_tolerance_at_its_exact_edge():
     assert abs(margin - beyond) > 2 * error
     past = claims.adder_restated(expected_margin=lambda p: beyond, **kwargs)
     assert not past.holds and past.evidence["certified"]["failures"][0][0] == 7
+
+
+def test_adder_restated_reports_a_structure_refusal_by_its_reason():
+    def refused(p):
+        adder = modular.build_adder(p)
+        with torch.no_grad():
+            adder.transformer.blocks[0].attn.W_Q[0, 0, 0] = 0.5
+        return adder
+    found = claims.adder_restated(certified_ps=(5,), build=refused, **NO_SUBSETS)
+    assert found.evidence["certified"]["failures"] == [(5, "blocks.0.attn.W_Q is not zero")]
+
+
+def test_pair_loops_validate_and_time_themselves():
+    with pytest.raises(ValueError, match="ps entry must be >= 2"):
+        adder_pairs.condition_all_subsets((1,))
+    out = adder_pairs.network_all_pairs(modular.build_adder(5))
+    assert set(out) == {"correct", "wrong", "min_margin", "seconds"} and out["seconds"] >= 0
