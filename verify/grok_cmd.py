@@ -1,8 +1,9 @@
 """`python -m verify grok`: train on (a + b) mod p and watch for grokking (claim grokking.phases).
 
     python -m verify grok                       # the default run (TinyModel, p=47, < 60 s)
-    python -m verify grok --model transformer --p 113 --frac 0.3 --lr 1e-3 --steps 6000 \
-        --stop-after-gen 0                      # Nanda et al. (generalized at 5,400 here)
+    python -m verify grok --model transformer --p 113 --lr 1e-3 --n-train 3830 --split python \
+        --warmup-steps 10 --equals-class --loss-float64 --steps 15000 --stop-after-gen 0
+                                                # Nanda et al.'s official settings (6,700 here)
     python -m verify grok --grokfast            # Lee et al.'s EMA gradient filter
     python -m verify grok --sweep --record proofs/data/grokking-seeds.json
                                                 # seeds 0-4 of three settings, batched, resumable
