@@ -97,11 +97,20 @@ def test_dirichlet_table_rows_are_the_stated_identities():
     want = [
         ("dirichlet_telescoping", 2 * sp.sin(th / 2) * sp.cos(k * th),
          sp.sin((k + half) * th) - sp.sin((k - half) * th)),
-        ("dirichlet_odd_zero", sp.sin((n + half) * 2 * sp.pi * d / (2 * n + 1)), sp.Integer(0)),
+        ("dirichlet_odd_angle", (n + half) * 2 * sp.pi * d / (2 * n + 1), sp.pi * d),
         ("dirichlet_even_sign", sp.sin((n - half) * sp.pi * d / n),
          -(-1) ** d * sp.sin(sp.pi * d / (2 * n))),
     ]
     assert ti.dirichlet_table() == want
+
+
+def test_dirichlet_odd_row_can_fail():
+    """The odd-p row is a real identity: a wrong denominator makes it false."""
+    n, d = ti.N_SYM, ti.D_SYM
+    rows = {name: (lhs, rhs) for name, lhs, rhs in ti.dirichlet_table()}
+    lhs, rhs = rows["dirichlet_odd_angle"]
+    assert lhs != 0 and ti.identity_holds(lhs, rhs)
+    assert not ti.identity_holds((n + sp.Rational(1, 2)) * 2 * sp.pi * d / (2 * n - 1), rhs)
 
 
 @pytest.mark.parametrize("p, freqs", [

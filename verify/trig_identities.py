@@ -54,7 +54,10 @@ def dirichlet_table() -> list[Identity]:
     return [
         ("dirichlet_telescoping", 2 * sp.sin(TH / 2) * sp.cos(k * TH),
          sp.sin((k + HALF) * TH) - sp.sin((k - HALF) * TH)),
-        ("dirichlet_odd_zero", sp.sin((n + HALF) * 2 * sp.pi * d / (2 * n + 1)), sp.Integer(0)),
+        # odd p = 2n + 1: the kernel's numerator angle (n + 1/2) 2 pi d / p is pi d, so its sine
+        # is 0 for integer d. Stated as the angle identity: sin(...) itself would be evaluated to 0
+        # by SymPy when the row is built (n, d are integers), and the row would state nothing.
+        ("dirichlet_odd_angle", (n + HALF) * 2 * sp.pi * d / (2 * n + 1), sp.pi * d),
         ("dirichlet_even_sign", sp.sin((n - HALF) * sp.pi * d / n),
          -(-1) ** d * sp.sin(sp.pi * d / (2 * n))),
     ]
