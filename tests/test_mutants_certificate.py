@@ -111,6 +111,8 @@ def test_tolerances_and_limits_are_the_stated_ones() -> None:
     assert cert.MASS_TOL == 1e-12 and cert.FLOAT_EXACT_LIMIT == 2.0 ** 53
     assert cert.UNIT_ROUNDOFF == 2.0 ** -53
     assert cert.at_most(1.0, 1.0) and cert.at_least(1.0, 1.0)      # equality is inside
+    assert cert.at_most(0.25 + cert.MASS_TOL, 0.25)                # the tolerance's own edge
+    assert cert.at_least(0.25 - cert.MASS_TOL, 0.25)
     assert not cert.at_most(1.0 + 3 * cert.MASS_TOL, 1.0)
     assert not cert.at_least(1.0 - 3 * cert.MASS_TOL, 1.0)
 
@@ -199,6 +201,9 @@ def test_check_exact_seed_picks_the_sample() -> None:
     assert picks == [False, True, False, True]
     assert cert.check_exact([fake], sympy_sample=1, max_len=3)["sympy_exact"] is False  # seed 0
     assert cert.check_exact([fake], sympy_sample=0, max_len=3)["sympy_exact"] is True
+    # the whole pool in several orders: one wrong sequence anywhere in the sample is enough
+    assert not any(cert.check_exact([fake], sympy_sample=7, max_len=3, seed=s)["sympy_exact"]
+                   for s in range(4))
 
 
 def test_softmax_report_numbers() -> None:
