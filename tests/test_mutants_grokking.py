@@ -439,3 +439,24 @@ def test_the_record_is_loaded_only_when_none_is_given(monkeypatch):
     assert G.check_phases_literal(other).holds
     monkeypatch.setattr(evidence, "fresh_runs", lambda: fresh_from(rec, ("default",)))
     assert G.check_phases_restated(rec).evidence["seeds_agreeing"]["default_same_fresh"] == [2, 2]
+
+
+def test_phases_restated_counts_a_fresh_run_without_phase_1_as_disagreeing(monkeypatch):
+    """A fresh run that never memorized has no phase 1 ({"defined": False}): the check fails
+    and counts it, instead of raising KeyError (which would make the claim undetermined)."""
+    rec = measured()
+    fresh = fresh_from(rec)
+    real = G.evidence.norm_rise
+    calls = []
+
+    def first_undefined(log):
+        calls.append(1)
+        return {"defined": False} if len(calls) in (1, 3) else real(log)
+
+    monkeypatch.setattr(G.evidence, "norm_rise", first_undefined)
+    found = G.check_phases_restated(rec, fresh)
+    assert not found.holds
+    agree = found.evidence["seeds_agreeing"]
+    # calls 1-2: the default's fresh runs, 3-4: Demo 2 at 0.5, 5-6: at 0.3
+    assert agree["default_same_fresh"] == [1, 2]
+    assert agree["demo2_norm_rises_fresh"] == [3, 4]
