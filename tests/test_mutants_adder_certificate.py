@@ -282,3 +282,25 @@ def test_row_margins_in_place_overwrites_only_when_asked():
     assert torch.equal(logits, kept)
     assert rounding.row_margins(logits, answers, inplace=True).tolist() == [1.0, -1.0]
     assert logits[0, 0] == -math.inf and logits[1, 2] == -math.inf and logits[0, 2] == 2.0
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 7])
+@pytest.mark.parametrize("e", [0.0, 2.0**-51, 1e-3, 0.1, 0.4])
+def test_equal_softmax_error_is_its_stated_formula_exactly(n, e):
+    """alpha = max(upper - 1, 1 - lower) / n * SLACK with, in exact rationals,
+    upper = (1 + e)(1 + tau) / ((1 - e)(1 - g)), lower = (1 - e)(1 - tau) / ((1 + e)(1 + g)),
+    tau = 2u + u^2, g = gamma_{n-1} = (n - 1) u / (1 - (n - 1) u): recomputed here and compared
+    bit for bit, so any change to a factor of either bound shows."""
+    from fractions import Fraction as Q
+
+    from verify import rounding
+    u, eq = Q(1, 2**53), Q(e)
+    tau = 2 * u + u * u
+    g = (n - 1) * u / (1 - (n - 1) * u)
+    upper = (1 + eq) * (1 + tau) / ((1 - eq) * (1 - g))
+    lower = (1 - eq) * (1 - tau) / ((1 + eq) * (1 + g))
+    want = float(max(upper - 1, 1 - lower) / n) * rounding.SLACK
+    assert rounding.equal_softmax_error(n, e) == want
+    # and the bound is a bound: the softmax of n equal scores, each exp off by e, deviates less
+    worst = (1 + eq) / ((1 + eq) + (n - 1) * (1 - eq)) - Q(1, n)
+    assert worst <= Q(rounding.equal_softmax_error(n, e))
