@@ -304,3 +304,26 @@ def test_equal_softmax_error_is_its_stated_formula_exactly(n, e):
     # and the bound is a bound: the softmax of n equal scores, each exp off by e, deviates less
     worst = (1 + eq) / ((1 + eq) + (n - 1) * (1 - eq)) - Q(1, n)
     assert worst <= Q(rounding.equal_softmax_error(n, e))
+
+
+@pytest.mark.parametrize("n", [1, 2, 1000, 2**30])
+def test_gamma_is_n_u_over_1_minus_n_u(n):
+    from fractions import Fraction as Q
+
+    from verify import rounding
+    u = Q(1, 2**53)
+    assert rounding.gamma(n) == pytest.approx(float(n * u / (1 - n * u)), rel=1e-15)
+    if n == 2**30:      # n u (1 - n u) or n u / (1 + n u) is 2^-22 smaller, relatively
+        assert rounding.gamma(n) > float(n * u) * (1 + 2.0**-24)
+
+
+def test_affine_bound_propagates_the_error_through_m_plus_e():
+    from verify import rounding
+    M = torch.tensor([[1.0, 2.0]], dtype=torch.float64)
+    e = torch.tensor([[0.5, 0.25]], dtype=torch.float64)
+    W = torch.tensor([[1.0], [-2.0]], dtype=torch.float64)
+    b = torch.tensor([-3.0], dtype=torch.float64)
+    M2, e2 = rounding.affine_bound(M, e, W, b)
+    # |W| = [1, 2]^T, |b| = 3: M' = 1 + 4 + 3 = 8; e' = 0.5 + 0.5 + gamma_3 (1.5 + 4.5 + 3)
+    assert M2.item() == 8.0
+    assert e2.item() == 1.0 + rounding.gamma(3) * 9.0
