@@ -327,3 +327,23 @@ def test_affine_bound_propagates_the_error_through_m_plus_e():
     # |W| = [1, 2]^T, |b| = 3: M' = 1 + 4 + 3 = 8; e' = 0.5 + 0.5 + gamma_3 (1.5 + 4.5 + 3)
     assert M2.item() == 8.0
     assert e2.item() == 1.0 + rounding.gamma(3) * 9.0
+
+
+def test_product_reference_error_is_its_stated_bound():
+    """gamma_2 per term on values <= (1 + REF_ERR)^2, plus 2 REF_ERR + REF_ERR^2 per term
+    (two terms): pinned as written, and at least the exact rational value of that bound."""
+    from fractions import Fraction as Q
+
+    from verify import rounding
+    r, g2 = rounding.REF_ERR, rounding.gamma(2)
+    got = rounding.product_reference_error()
+    assert got == 2 * g2 * (1 + r) ** 2 + 4 * r * (1 + r)
+    u, rq = Q(1, 2**53), Q(r)
+    exact = 2 * (2 * u / (1 - 2 * u)) * (1 + rq) ** 2 + 4 * rq * (1 + rq)
+    assert Q(got) >= exact * (1 - Q(1, 2**50))
+
+
+def test_equal_softmax_error_defaults_to_two_scores():
+    from verify import rounding
+    assert rounding.equal_softmax_error() == rounding.equal_softmax_error(2)
+    assert rounding.equal_softmax_error() != rounding.equal_softmax_error(3)
