@@ -106,7 +106,7 @@ def main(argv: list[str]) -> int:
                     help="step cap for Nanda's config (seed 0 generalized at 6,700 here, in ~40 min)")
     ap.add_argument("--default-steps", type=int, default=6000, help='step cap of the default run')
     ap.add_argument("--skip-nanda", action="store_true",
-        help="skip Nanda et al.'s configuration (about 10 minutes)")
+        help="skip Nanda et al.'s configuration (about 40 minutes on one core)")
     ap.add_argument("--skip-runs", action="store_true",
                     help="only the batched-seeds measurement (no default/Nanda runs)")
     ap.add_argument("--batch-seeds", type=int, default=5, help="seeds in the batched measurement")
