@@ -342,6 +342,23 @@ def test_compare_missing_entry_and_too_few_common_steps():
         evidence.compare(rec2, one)
 
 
+
+def test_compare_goes_on_after_a_step_the_fresh_run_did_not_log():
+    rec, fresh = _one()
+    fresh["default"][0]["log"] = [r for r in fresh["default"][0]["log"] if r["step"] != 50]
+    rec["entries"][0]["curves"]["norm2_embed"][7] = 101.0     # step 70, after the gap
+    assert evidence.compare(rec, fresh)["default/0"]["norm_rel"] == pytest.approx(1 / 101)
+
+
+def test_compare_generalization_step_when_the_fresh_run_ends_exactly_there():
+    rows = _rows(end=110)                 # fresh generalizes at 80; its last logged step is 110
+    rec, fresh = _one(rows=rows)
+    rec["entries"][0]["step_generalized"] = 110          # 30 steps off, beyond 2 logs
+    with pytest.raises(evidence.RecordMismatch, match="disagrees"):
+        evidence.compare(rec, fresh)
+    rec["entries"][0]["step_generalized"] = 111          # past the fresh run: not compared
+    assert evidence.compare(rec, fresh)["default/0"]["t_gen"] == [80, 111]
+
 @pytest.mark.parametrize("t_mem, ok", [(40, True), (41, False), (0, True), (None, False)])
 def test_compare_memorization_step_within_two_logs(t_mem, ok):
     rec, fresh = _one()
@@ -434,7 +451,7 @@ def test_train_seeds_to_the_cap_and_until_generalized():
     out = evidence.train_seeds(TINY, [3], 7)
     log = out[3]["log"]
     assert [r["step"] for r in log] == [0, 5, 7] and out[3]["memorizer"] is None
-    assert out[3]["final"] is not None
+    assert out[3]["final"] is not None and set(out[3]) == {"log", "memorizer", "final"}
     with pytest.raises(ValueError, match="until must be 'generalized' or 'memorized', got 'x'"):
         evidence.train_seeds(TINY, [0], 5, until="x")
 
@@ -493,3 +510,15 @@ def test_the_record_path_is_the_project_s_record():
     root = Path(__file__).resolve().parents[1]
     assert evidence.RECORD_PATH == root / "proofs" / "data" / "grokking-seeds.json"
     assert evidence.load_record()["schema"] == record.SCHEMA
+
+
+def test_train_seeds_stops_at_exactly_the_generalization_threshold(monkeypatch):
+    """A seed whose test accuracy equals phases.GENERALIZED is done; one just below goes on."""
+    def rows(run, step, seconds):
+        acc = {0: phases.GENERALIZED if step >= 5 else 0.0,
+               1: math.nextafter(phases.GENERALIZED, 0.0)}
+        return [{"step": step, "train_acc": 0.0, "test_acc": acc[s]} for s in run.seeds]
+    monkeypatch.setattr(evidence.sweep, "log_rows", rows)
+    out = evidence.train_seeds(TINY, [0, 1], 15)
+    assert [r["step"] for r in out[0]["log"]] == [0, 5]
+    assert [r["step"] for r in out[1]["log"]] == [0, 5, 10, 15]

@@ -31,7 +31,7 @@ DEFAULTS: dict[str, tuple[Callable, bool, dict]] = {
         "positions": 4284, "layer1_output_is_previous_token": True, "note": NOTE}),
     "previous_token_restated": (ci.check_previous_token_restated, True, {
         "pattern_is_shift": True, "prev_is_previous_token": True, "integer_certificate": True,
-        "hard_sequences": 364, "softmax_beta": math.log(8 * 32), "softmax_n_ctx": 32,
+        "hard_sequences": 364, "softmax_vocab_size": 8, "softmax_beta": math.log(8 * 32), "softmax_n_ctx": 32,
         "certified_beta": True, "max_mass_off_previous": 0.007751938213736209,
         "bound_delta_1": 0.007812500232830645, "ov_token_to_previous": True,
         "ov_zero_elsewhere": True}),
@@ -44,7 +44,7 @@ DEFAULTS: dict[str, tuple[Callable, bool, dict]] = {
         hard_models=[induction.build_induction_model(2, 5, "hard")], sympy_sample=2,
         threshold_case=(2, 4)), True, {
         "exact_all_sequences": True, "integer_certificate": True, "sequences": 31,
-        "sympy_sample": 2, "sympy_exact": True, "softmax_beta": math.log(8 * 24),
+        "sympy_sample": 2, "sympy_exact": True, "softmax_vocab_size": 4, "softmax_beta": math.log(8 * 24),
         "softmax_n_ctx": 24, "softmax_sequences": 729, "correct": True, "wrong_positions": 0,
         "max_mass_1": 0.010309279071286204, "max_mass_2": 0.018864109354191916,
         "min_margin": 0.9622717812916163, "mass_1_within": True, "mass_2_within": True,

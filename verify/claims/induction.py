@@ -107,7 +107,8 @@ def check_previous_token_restated(hard: InductionModel | None = None,
     return Finding(holds, {
         "pattern_is_shift": shift_ok, "prev_is_previous_token": prev_ok,
         "integer_certificate": certified, "hard_sequences": n_seqs,
-        "softmax_beta": soft.beta, "softmax_n_ctx": N, "certified_beta": bound["certified"],
+        "softmax_vocab_size": soft.layout.vocab_size, "softmax_beta": soft.beta,
+        "softmax_n_ctx": N, "certified_beta": bound["certified"],
         "max_mass_off_previous": mass, "bound_delta_1": bound["delta_1"],
         "ov_token_to_previous": ov_eye, "ov_zero_elsewhere": ov_rest_zero})
 
@@ -183,7 +184,7 @@ def check_induction_restated(hard_models: list[Transformer] | None = None,
              and report["mass_2_within"] and report["margin_within"] and bounds["certified"]
              and above_lower and below_star)
     return Finding(holds, {
-        **exact_part, "softmax_beta": soft.beta, "softmax_n_ctx": N,
+        **exact_part, "softmax_vocab_size": V, "softmax_beta": soft.beta, "softmax_n_ctx": N,
         "softmax_sequences": len(tokens), **report, "certified_beta": bounds["certified"],
         "bound_delta_1": bounds["delta_1"], "bound_delta_2": bounds["delta_2"],
         "bound_margin": bounds["margin"],

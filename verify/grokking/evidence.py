@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +43,7 @@ def train_seeds(cfg: RunConfig, seeds: Sequence[int], steps: int, *,
     "memorizer", "final"}}, the weights at that first step with train accuracy 1 and at the end."""
     if until not in ("generalized", "memorized"):
         raise ValueError(f"until must be 'generalized' or 'memorized', got {until!r}")
-    run = batched.BatchRun(replace(cfg, steps=steps), list(seeds))
+    run = batched.BatchRun(cfg, list(seeds))   # the cap is `steps` (cfg.steps is not read)
     out: dict[int, dict[str, Any]] = {s: {"log": [], "memorizer": None, "final": None}
                                       for s in seeds}
     step = 0
