@@ -233,6 +233,28 @@ def test_two_layers_restated_conditions() -> None:
     assert not found.evidence["integer_certificate"]
 
 
+
+class _Recording(Transformer):
+    """Records the token batches it is run on."""
+
+    def run_with_cache(self, tokens, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN201
+        self.seen = [*getattr(self, "seen", []), tokens.tolist()]
+        return super().run_with_cache(tokens, *args, **kwargs)
+
+
+def test_lemma_2_pair_is_the_one_stated() -> None:
+    """Both halves of the two-layer check run Lemma 2's pair [BOS, 0, 1, 0] vs [BOS, 1, 1, 0]
+    (BOS = d_vocab - 1): the rows differ only in x_1, and only the first has x_1 = x_3."""
+    base = ci.default_first_layers()[1]
+    first = _Recording(base.cfg)
+    first.set_weights(base.weights())
+    hard = _hard(3, 4)
+    second = _Recording(hard.cfg)
+    second.set_weights(hard.weights())
+    ci.check_two_layers_restated(first_layers=[first], two_layer=second, max_len=2)
+    assert first.seen == [[[2, 0, 1, 0], [2, 1, 1, 0]]]
+    assert second.seen == [[[3, 0, 1, 0], [3, 1, 1, 0]]]
+
 # --- worked_example_2.cat_sat --------------------------------------------------------------
 
 CAT_V, CAT_N = len(tokenize(ce.SENTENCE)[0]), len(tokenize(ce.SENTENCE)[1]) + 1
