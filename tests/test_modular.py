@@ -526,6 +526,25 @@ def test_rounding_bounds_are_the_stated_formulas():
         assert rounding.equal_softmax_error(n, float(e)) == pytest.approx(want, rel=1e-12, abs=0)
     assert rounding.equal_softmax_error(1) >= 0                      # n = 1: at the bound, accepted
     assert rounding.gamma(3) == pytest.approx(float(gam(3)), rel=1e-15, abs=0)
+    assert rounding.equal_softmax_error(2**52) > 0
+    with pytest.raises(ValueError, match=r"^n must be at most 2\^52 \(gamma_\(n-1\) < 1\), got 4503599627370497$"):
+        rounding.equal_softmax_error(2**52 + 1)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 97, 2**20, 2**52])
+def test_equal_softmax_upper_deviation_dominates_the_lower(n):
+    """The lemma behind returning (U - 1)/n alone: U - 1 >= 1 - L for every n and exp error e in
+    [0, 1/2), in exact rationals (n = 1, 2 are the cases where tau > gamma_(n-1))."""
+    from fractions import Fraction as Fr
+
+    u = Fr(1, 2**53)
+    tau, g = 2 * u + u * u, (n - 1) * u / (1 - (n - 1) * u)
+    for e in (Fr(0), Fr(1, 2**51), Fr(1, 1000), Fr(1, 2) - Fr(1, 2**40)):
+        upper = (1 + e) * (1 + tau) / ((1 - e) * (1 - g))
+        lower = (1 - e) * (1 - tau) / ((1 + e) * (1 + g))
+        assert upper * lower == (1 - tau * tau) / (1 - g * g) and upper >= 1 + tau
+        assert upper - 1 >= 1 - lower
+        assert rounding.equal_softmax_error(n, float(e)) >= float((1 - lower) / n)
 
 
 def test_feature_maps_are_the_stated_expressions():

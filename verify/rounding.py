@@ -88,9 +88,13 @@ def equal_softmax_error(n: int = 2, exp_rel_err: float = EXP_REL_ERR) -> float:
     Each exp(0) is 1 + theta_i with |theta_i| <= exp_rel_err; the sum of n of them has relative
     error <= gamma_{n-1}; the quotient (or reciprocal-then-product) adds at most two roundings.
     So A_hat_i = (1 + theta_i)(1 + tau) / (n (1 + mean theta)(1 + sigma)), |tau| <= 2u + u^2,
-    |sigma| <= gamma_{n-1}, and the largest deviation from 1/n is the upper one below."""
+    |sigma| <= gamma_{n-1}: n A_hat_i lies in [L, U] with U = (1 + e)(1 + tau)/((1 - e)(1 - g)),
+    L = (1 - e)(1 - tau)/((1 + e)(1 + g)), g = gamma_{n-1}. U - 1 >= 1 - L always (proofs/
+    modular-addition.md: L U = (1 - tau^2)/(1 - g^2) and U >= 1 + tau), so alpha = (U - 1)/n."""
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"n must be an integer >= 1, got {n!r}")
+    if n > 2**52:
+        raise ValueError(f"n must be at most 2^52 (gamma_(n-1) < 1), got {n!r}")
     if not 0 <= exp_rel_err < 0.5:
         raise ValueError(f"exp_rel_err must be in [0, 0.5), got {exp_rel_err!r}")
     # exact rationals: in float64, upper - 1 would cancel to a multiple of 2^-52 and could
@@ -98,8 +102,7 @@ def equal_softmax_error(n: int = 2, exp_rel_err: float = EXP_REL_ERR) -> float:
     e, u = Fraction(exp_rel_err), Fraction(1, 2**53)
     tau, g = 2 * u + u * u, (n - 1) * u / (1 - (n - 1) * u)
     upper = (1 + e) * (1 + tau) / ((1 - e) * (1 - g))
-    lower = (1 - e) * (1 - tau) / ((1 + e) * (1 + g))
-    return float(max(upper - 1, 1 - lower) / n) * SLACK
+    return float((upper - 1) / n) * SLACK
 
 
 def row_margins(logits: torch.Tensor, answers: torch.Tensor, *,
