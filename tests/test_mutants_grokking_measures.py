@@ -70,6 +70,8 @@ def test_sharpest_fall_on_a_sub_interval_and_the_window_end():
     assert narrow["share"] == 0.0 and not narrow["sharp"]
     wide = measures.sharpest_fall(STEPS, values, 10, 90, window_share=0.125)     # exactly 10
     assert wide["largest_fall"] == 4.0 and wide["window"] == [30, 40]
+    after = measures.sharpest_fall(STEPS, values[:-1] + [0.0], 10, 90, window_share=0.25)
+    assert after == out                               # what comes after t1 is not looked at
 
 
 def test_sharpest_fall_takes_the_first_largest_and_the_lowest_point():

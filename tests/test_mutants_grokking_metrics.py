@@ -234,3 +234,25 @@ def test_nanda_key_frequencies():
     assert M.nanda_key_frequencies(H, p)["live_neurons"] == 3
     H[:, 0] = 2e-6 * _neuron_hidden(p)[:, 0]                            # variance 2e-12: live
     assert M.nanda_key_frequencies(H, p)["neurons_per_key"] == {1: 1, 2: 1, 3: 2}
+
+
+def test_nanda_dead_neuron_threshold_is_strict(monkeypatch):
+    """A neuron whose variance equals DEAD_NEURON_VAR exactly is dead."""
+    p = 7
+    H = _neuron_hidden(p)
+    H[:, 0] = 1e-6 * torch.tensor([0.0, 2.0] * (p * p // 2) + [1.0], dtype=H.dtype)
+    var = float(H.double().var(0)[0])               # as the function computes it
+    monkeypatch.setattr(M, "DEAD_NEURON_VAR", var)
+    assert M.nanda_key_frequencies(H, p)["live_neurons"] == 3
+    monkeypatch.setattr(M, "DEAD_NEURON_VAR", math.nextafter(var, 0.0))
+    assert M.nanda_key_frequencies(H, p)["live_neurons"] == 4
+
+
+def test_key_frequencies_stop_exactly_at_the_share_whatever_the_energy_scale(monkeypatch):
+    """Keys are added while those taken hold less than share * total: a share reached exactly
+    stops the list, and so it does when the total energy is below 1."""
+    monkeypatch.setattr(M, "logit_energy", lambda L: torch.tensor([1.0, 1.0, 0.0], dtype=torch.float64))
+    assert M.key_frequencies(torch.zeros(1), share=0.5) == [1]
+    monkeypatch.setattr(M, "logit_energy", lambda L: torch.tensor([0.25, 0.25], dtype=torch.float64))
+    assert M.key_frequencies(torch.zeros(1), share=0.5) == [1]
+    assert M.key_frequencies(torch.zeros(1), share=0.75) == [1, 2]

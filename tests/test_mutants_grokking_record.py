@@ -102,6 +102,8 @@ def test_entry_curves_are_subsampled_with_the_last_point():
     assert len(short["curves"]["step"]) == 399                      # stride 1
     e3 = record.entry(done_of({0: rows(n=603)}, {0: (6020, "cap")}), 0)
     assert e3["curves"]["step"][-2:] == [6000, 6020] and len(e3["curves"]["step"]) == 202
+    e601 = record.entry(done_of({0: rows(n=601)}, {0: (6000, "cap")}), 0)  # 600 % 3 == 0
+    assert e601["curves"]["step"] == [r["step"] for r in rows(n=601)][::3]
 
 
 def test_entry_of_other_kinds():
