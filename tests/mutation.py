@@ -25,12 +25,13 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 EQUIVALENTS = ROOT / "mutation-equivalents.md"
-SCRATCH = Path("/tmp/circuit-proofs-mutation")
+SCRATCH = Path(tempfile.gettempdir()) / "circuit-proofs-mutation"
 COPIED = ("constructions", "verify", "tests", "proofs", "pyproject.toml")
 NOT_SLOW = ("-m", "not slow", "-p", "no:cacheprovider")
 
@@ -208,7 +209,7 @@ def run(group: str, scratch: Path, children: int) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m tests.mutation", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m tests.mutation", description="Mutation testing (mutmut), one group of modules at a time, in a scratch copy.")
     sub = ap.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="the groups and their modules")
     r = sub.add_parser("run", help="mutate one group in a scratch copy and print its table")
@@ -225,6 +226,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "run":
         if args.children < 1:
             ap.error(f"--children must be >= 1, got {args.children}")
+        if shutil.which("mutmut") is None:
+            ap.error("mutmut is not installed: pip install -e '.[dev,test]'")
         return run(args.group, args.scratch, args.children)
     if not (args.folder / "mutants").is_dir():
         ap.error(f"folder {args.folder} has no mutants/ (run `python -m tests.mutation run` first)")
