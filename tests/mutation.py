@@ -209,7 +209,9 @@ def run(group: str, scratch: Path, children: int) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m tests.mutation", description="Mutation testing (mutmut), one group of modules at a time, in a scratch copy.")
+    ap = argparse.ArgumentParser(
+        prog="python -m tests.mutation",
+        description="Mutation testing (mutmut), one group of modules at a time, in a scratch copy.")
     sub = ap.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="the groups and their modules")
     r = sub.add_parser("run", help="mutate one group in a scratch copy and print its table")
