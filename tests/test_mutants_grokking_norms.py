@@ -533,3 +533,197 @@ def test_mem_vs_gen_rows_from_the_record_and_fresh_runs():
     other = make_dataset(RunConfig(**{**SETTING, "seed": 1})).train
     assert not torch.equal(other, tr)          # the seed's own split is the one measured
     assert growth.mem_vs_gen({"settings": {}, "entries": []}, {}) == []
+
+
+# --- edges left by the full run of the grokking group (helper GK) --------------------------------
+
+
+@pytest.mark.parametrize("pairs, labels, message", [
+    (torch.tensor([0, 1]), torch.tensor([1]),
+     r"pairs must be \[N, 2\] and labels \[N\] with N >= 1"),
+    (torch.tensor([[0, 1], [0, 1]]), torch.tensor([1, 2]), "pairs must be distinct"),
+])
+def test_build_lookup_refusals_are_the_whole_message(pairs, labels, message):
+    with pytest.raises(ValueError, match=f"^{message}$"):
+        norms.build_lookup(5, pairs, labels, 2.0)
+
+
+def test_fit_exponent_refusal_is_the_whole_message():
+    with pytest.raises(ValueError, match="^fit_exponent needs two equal-length lists of >= 2 "
+                                         "points$"):
+        norms.fit_exponent([1.0], [1.0])
+
+
+def _double(st):
+    return {k: v.double() for k, v in st.items()}
+
+
+def test_logit_scale_for_loss_with_the_target_at_either_end_of_the_range():
+    # a faint lookup (margin 1e-8): the loss at R = e^20 is still about 0.5, above 0
+    a, b = metrics.all_pairs(P)
+    y = (a + b) % P
+    st = _double(lookup_all(gamma=1e-8).state_dict())
+    lo, hi = rescale.LOG_R_RANGE
+    at_hi, at_lo = (rescale._loss(st, a, b, y, math.exp(t)) for t in (hi, lo))
+    assert 0 < at_hi < at_lo < math.log(P)
+    # the target reached exactly at an end is in reach, and the search ends at that end
+    assert rescale.logit_scale_for_loss(st, a, b, y, at_hi) == pytest.approx(math.exp(hi),
+                                                                               rel=1e-9)
+    assert rescale.logit_scale_for_loss(st, a, b, y, at_lo) == pytest.approx(math.exp(lo),
+                                                                              rel=1e-9)
+
+
+def test_logit_scale_for_loss_of_constant_logits_keeps_the_smallest_scale():
+    # zero output weights: every R gives logits 0 and loss ln p exactly; with target ln p
+    # neither end is out of reach, and the bisection (loss > target moves up) ends at e^-20
+    a, b = metrics.all_pairs(P)
+    y = (a + b) % P
+    st = _double(lookup_all().state_dict())
+    st["fc.2.weight"] = torch.zeros_like(st["fc.2.weight"])
+    target = rescale._loss(st, a, b, y, 1.0)
+    assert target == pytest.approx(math.log(P), rel=1e-15)
+    assert all(rescale._loss(st, a, b, y, math.exp(t)) == target for t in (-20, 0, 20))
+    R = rescale.logit_scale_for_loss(st, a, b, y, target)
+    assert R == pytest.approx(math.exp(rescale.LOG_R_RANGE[0]), rel=1e-9)
+
+
+def test_least_norm2_at_scale_of_a_cost_flat_in_the_embedding_scale():
+    # zero embedding and zero fc.0 weights: the cost does not depend on s; the golden-section
+    # search keeps its left part on ties, so it ends at the smallest scale e^-12
+    st = {"embed.weight": torch.zeros(P, 2, dtype=torch.float64),
+          "fc.0.weight": torch.zeros(3, 4, dtype=torch.float64),
+          "fc.0.bias": torch.tensor([1.0, 2.0, 0.0], dtype=torch.float64),
+          "fc.2.weight": torch.ones(P, 3, dtype=torch.float64),
+          "fc.2.bias": torch.zeros(P, dtype=torch.float64)}
+    out = rescale.least_norm2_at_scale(st, 1.0)
+    # unit i costs 2 sqrt(b1_i^2 |W2_:,i|^2) = 2 |b1_i| sqrt(P)
+    assert out["least_norm2"] == pytest.approx(6 * math.sqrt(P), rel=1e-12)
+    assert out["embed_scale"] == pytest.approx(math.exp(rescale.LOG_S_RANGE[0]), rel=1e-9)
+    assert out["raw_norm2"] == pytest.approx(5.0 + 3 * P, rel=1e-12)
+
+
+def test_memorizer_points_use_each_seed_s_own_training_pairs(monkeypatch):
+    from verify.grokking import evidence
+    seen = {}
+
+    def fake_train(cfg, seeds, steps, until):
+        return {s: {"memorizer": {"seed": s}} for s in seeds}
+
+    def fake_least(state, a, b, y):
+        seen[state["seed"]] = (a, b, y)
+        return {"least_norm2": 1.0}
+
+    monkeypatch.setattr(evidence, "train_seeds", fake_train)
+    monkeypatch.setattr(rescale, "least_norm2_at_loss", fake_least)
+    growth.memorizer_points(ns=(7,), seeds=(0, 3), steps=9)
+    for seed in (0, 3):
+        data = make_dataset(RunConfig(**growth.MEMORIZER_SETTING, n_train=7, seed=seed))
+        tr = data.train
+        for got, want in zip(seen[seed], (data.a[tr], data.b[tr], data.labels[tr])):
+            assert torch.equal(got, want)
+    assert not torch.equal(torch.stack(seen[0][:2]), torch.stack(seen[3][:2]))
+
+
+def recording(tables):
+    def build(p, pairs, labels, gamma):
+        tables.append((pairs.clone(), labels.clone()))
+        return norms.build_lookup(p, pairs, labels, gamma)
+    return build
+
+
+def test_check_lookup_tables_are_seeded_draws_whatever_the_global_generator(lookup):
+    first, second = [], []
+    with torch.random.fork_rng():
+        torch.manual_seed(12345)
+        assert growth.check_lookup(recording(first), ns=NS)["rows"] == lookup["rows"]
+        torch.manual_seed(54321)
+        growth.check_lookup(recording(second), ns=NS)
+    p = 23
+    gen = torch.Generator().manual_seed(0)
+    for n, (pairs, labels), (pairs2, labels2) in zip(NS, first, second):
+        flat = torch.randperm(p * p, generator=gen)[:n]
+        assert torch.equal(pairs, torch.stack([flat // p, flat % p], dim=1))
+        assert torch.equal(labels, torch.randint(0, p, (n,), generator=gen))
+        assert torch.equal(pairs, pairs2) and torch.equal(labels, labels2)
+    # labels range over every class, 0 included (400 draws of 23 classes)
+    gen = torch.Generator().manual_seed(0)
+    torch.randperm(p * p, generator=gen)
+    assert set(torch.randint(0, p, (400,), generator=gen).tolist()) == set(range(p))
+
+
+def test_check_lookup_margin_is_per_stored_pair():
+    # adding i to every logit of stored pair i (column i of fc.2 raised by i / alpha) changes
+    # no pair's margin; a margin taken against the largest wrong logit of all pairs would
+    def shifted(p, pairs, labels, gamma):
+        m = norms.build_lookup(p, pairs, labels, gamma)
+        alpha, _ = norms.lookup_scales(p, gamma)
+        with torch.no_grad():
+            m.fc[2].weight += torch.arange(len(labels), dtype=torch.float64) / alpha
+        return m
+
+    gamma = norms.margin_for_loss(23)
+    out = growth.check_lookup(shifted, ns=NS)
+    assert [r["margin"] for r in out["rows"]] == [pytest.approx(gamma, rel=1e-9)] * 2
+
+
+class Crafted(Broken):
+    """The lookup's weights, with logits ``margin`` on each stored label and 0 elsewhere."""
+
+    margin = 0.0
+
+    def forward(self, x, y):
+        return self.margin * nn.functional.one_hot(self.labels, self.p).double()
+
+
+def crafted_builder(margin):
+    def build(p, pairs, labels, gamma):
+        m = Crafted(norms.build_lookup(p, pairs, labels, gamma))
+        m.labels, m.margin = labels, margin
+        return m
+    return build
+
+
+def test_check_lookup_margin_exactly_at_its_tolerance():
+    edge = norms.margin_for_loss(23) * (1 - growth.REL_TOL)
+    out = growth.check_lookup(crafted_builder(edge), ns=NS)
+    assert [r["margin"] for r in out["rows"]] == [edge, edge] and out["ok"] is True
+    below = math.nextafter(edge, 0.0)
+    assert growth.check_lookup(crafted_builder(below), ns=NS)["ok"] is False
+
+
+@pytest.mark.parametrize("raw, ok", [(1e9 + 1, True), (math.nextafter(1e9 + 1, math.inf), False),
+                                     (1e9 - 1, True), (math.nextafter(1e9 - 1, 0.0), False)])
+def test_check_lookup_norm_formula_exactly_at_its_tolerance(monkeypatch, raw, ok):
+    # formula 1e9: REL_TOL * 1e9 is exactly 1.0 in float64, and 1e9 +- 1 are exact
+    assert growth.REL_TOL * 1e9 == 1.0
+    monkeypatch.setattr(norms, "lookup_min_norm2", lambda p, n, gamma: 1e9)
+    monkeypatch.setattr(norms, "squared_norm", lambda model: raw)
+    out = growth.check_lookup(ns=NS)
+    assert out["ok"] is ok and [(r["norm2"], r["formula"]) for r in out["rows"]] == [(raw, 1e9)] * 2
+
+
+@pytest.mark.parametrize("least, ok", [(1e6 + 1, True), (math.nextafter(1e6 + 1, math.inf), False),
+                                       (1e6 - 1, True), (math.nextafter(1e6 - 1, 0.0), False)])
+def test_check_lookup_closed_form_exactly_at_its_tolerance(monkeypatch, least, ok):
+    # closed form 1e6: RESCALE_REL_TOL * 1e6 is exactly 1.0 in float64
+    assert growth.RESCALE_REL_TOL * 1e6 == 1.0
+    monkeypatch.setattr(growth, "lookup_least", lambda p, n, gamma: 1e6)
+    monkeypatch.setattr(rescale, "least_norm2_at_loss", lambda *args: {"least_norm2": least})
+    out = growth.check_lookup(ns=NS)
+    assert out["ok"] is ok
+    assert [(r["least_rescaled"], r["closed_form"]) for r in out["rows"]] == [(least, 1e6)] * 2
+
+
+def test_check_lookup_remembers_a_failure_in_the_first_row():
+    calls = []
+
+    def first_wrong(p, pairs, labels, gamma):
+        calls.append(1)
+        m = norms.build_lookup(p, pairs, labels, gamma)
+        if len(calls) == 1:
+            with torch.no_grad():
+                m.fc[0].bias.zero_()
+        return m
+
+    out = growth.check_lookup(first_wrong, ns=NS)
+    assert [r["ok"] for r in out["rows"]] == [False, True] and out["ok"] is False
