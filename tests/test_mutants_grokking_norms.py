@@ -632,7 +632,8 @@ def recording(tables):
 
 
 def test_check_lookup_tables_are_seeded_draws_whatever_the_global_generator(lookup):
-    first, second = [], []
+    first: list[tuple[torch.Tensor, torch.Tensor]] = []
+    second: list[tuple[torch.Tensor, torch.Tensor]] = []
     with torch.random.fork_rng():
         torch.manual_seed(12345)
         assert growth.check_lookup(recording(first), ns=NS)["rows"] == lookup["rows"]
@@ -657,8 +658,10 @@ def test_check_lookup_margin_is_per_stored_pair():
     def shifted(p, pairs, labels, gamma):
         m = norms.build_lookup(p, pairs, labels, gamma)
         alpha, _ = norms.lookup_scales(p, gamma)
+        fc2 = m.fc[2]
+        assert isinstance(fc2, nn.Linear)
         with torch.no_grad():
-            m.fc[2].weight += torch.arange(len(labels), dtype=torch.float64) / alpha
+            fc2.weight += torch.arange(len(labels), dtype=torch.float64) / alpha
         return m
 
     gamma = norms.margin_for_loss(23)
@@ -672,6 +675,7 @@ class Crafted(Broken):
     margin = 0.0
 
     def forward(self, x, y):
+        assert self.labels is not None
         return self.margin * nn.functional.one_hot(self.labels, self.p).double()
 
 
@@ -720,9 +724,11 @@ def test_check_lookup_remembers_a_failure_in_the_first_row():
     def first_wrong(p, pairs, labels, gamma):
         calls.append(1)
         m = norms.build_lookup(p, pairs, labels, gamma)
+        fc0 = m.fc[0]
+        assert isinstance(fc0, nn.Linear)
         if len(calls) == 1:
             with torch.no_grad():
-                m.fc[0].bias.zero_()
+                fc0.bias.zero_()
         return m
 
     out = growth.check_lookup(first_wrong, ns=NS)
