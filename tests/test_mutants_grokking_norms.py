@@ -733,3 +733,12 @@ def test_check_lookup_remembers_a_failure_in_the_first_row():
 
     out = growth.check_lookup(first_wrong, ns=NS)
     assert [r["ok"] for r in out["rows"]] == [False, True] and out["ok"] is False
+
+
+def test_least_norm2_at_loss_of_one_pair_given_as_scalars():
+    # a single training pair as 0-d index tensors is the same as a batch of one
+    st = lookup_all().state_dict()
+    one = [torch.tensor(v) for v in (1, 2, 3)]
+    batch = [torch.tensor([v]) for v in (1, 2, 3)]
+    assert rescale._loss(st, *one, 2.0) == rescale._loss(st, *batch, 2.0)
+    assert rescale.least_norm2_at_loss(st, *one) == rescale.least_norm2_at_loss(st, *batch)
