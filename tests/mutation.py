@@ -36,7 +36,8 @@ COPIED = ("constructions", "verify", "tests", "proofs", "pyproject.toml")
 NOT_SLOW = ("-m", "not slow", "-p", "no:cacheprovider")
 
 # group: (modules mutated, the test files that exercise them, tests deselected because they
-# need TransformerLens, a subprocess or minutes per run)
+# need TransformerLens, a subprocess or minutes per run). tests/test_evidence_schema.py pins
+# every fast claim's evidence keys, so it is selected wherever claim checks are mutated.
 GROUPS: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
     "constructions-core": (
         ("constructions/transformer.py", "constructions/attention_ops.py",
@@ -58,7 +59,7 @@ GROUPS: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
         ("tests/test_mutants_certificate.py", "tests/test_mutants_detectors.py",
          "tests/test_mutants_induction_claims.py", "tests/test_mutants_induction.py",
          "tests/test_induction_claims.py", "tests/test_detectors.py", "tests/test_induction.py",
-         "tests/test_induction_one_layer.py"),
+         "tests/test_induction_one_layer.py", "tests/test_evidence_schema.py"),
         ("tests/test_induction.py::test_every_sequence_exact_in_sympy",
          "tests/test_detectors.py::test_detection_patterns_equal_transformer_lens",
          "tests/test_detectors.py::test_scores_equal_transformer_lens",
@@ -82,14 +83,14 @@ GROUPS: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
          "verify/claims/demo_2.py", "verify/registry.py", "verify/proof_index.py",
          "constructions/circuits.py"),   # the path expansion the framework claims check
         ("tests/test_framework.py", "tests/test_mutants_framework.py",
-         "tests/test_mutants_registry.py"), ()),
+         "tests/test_mutants_registry.py", "tests/test_evidence_schema.py"), ()),
     "trained-induction": (
         ("verify/claims/trained_induction.py", "verify/analysis/scores.py",
          "verify/analysis/composition.py", "verify/analysis/ablation.py",
          "verify/analysis/load.py", "verify/formation/phase.py", "verify/formation/compare.py",
          "verify/formation/task.py"),
         ("tests/test_mutants_trained_induction.py", "tests/test_mutants_formation.py",
-         "tests/test_mutants_analysis.py"), ()),
+         "tests/test_mutants_analysis.py", "tests/test_evidence_schema.py"), ()),
     "grokking": (
         ("verify/claims/grokking.py", "verify/grokking/evidence.py",
          "verify/grokking/measures.py", "verify/grokking/phases.py",
@@ -98,7 +99,7 @@ GROUPS: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
          "verify/grokking/growth.py"),
         ("tests/test_mutants_grokking.py", "tests/test_mutants_grokking_measures.py",
          "tests/test_mutants_grokking_metrics.py", "tests/test_mutants_grokking_norms.py",
-         "tests/test_mutants_grokking_record.py"), ()),
+         "tests/test_mutants_grokking_record.py", "tests/test_evidence_schema.py"), ()),
 }
 
 # mutable but not yet in a group, so not measured: no verdict is decided in them (storage, run
