@@ -99,7 +99,8 @@ GROUPS: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
          "verify/grokking/growth.py"),
         ("tests/test_mutants_grokking.py", "tests/test_mutants_grokking_measures.py",
          "tests/test_mutants_grokking_metrics.py", "tests/test_mutants_grokking_norms.py",
-         "tests/test_mutants_grokking_record.py", "tests/test_evidence_schema.py"), ()),
+         "tests/test_mutants_grokking_record.py", "tests/test_mutants_grokking_edges.py",
+         "tests/test_evidence_schema.py"), ()),
 }
 
 # mutable but not yet in a group, so not measured: no verdict is decided in them (storage, run
