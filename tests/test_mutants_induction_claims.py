@@ -397,3 +397,12 @@ def test_detector_literal_reports_what_the_detector_returned() -> None:
     found = ce.check_detector_literal(detector=offset)
     assert found.holds and found.evidence == {"on_induction_head": "True",
                                               "on_random_head": "False"}
+
+
+def test_detector_restated_random_baseline_is_drawn_with_the_seed_given() -> None:
+    """The default random model is drawn with ``seed``, not with the module's SEED."""
+    model = induction.build_induction_model(20, 41, "softmax")
+    drawn = ce.check_detector_restated(model, seed=5).evidence
+    given = ce.check_detector_restated(model, ce._random_model(model.cfg, 5), seed=5).evidence
+    other = ce.check_detector_restated(model, ce._random_model(model.cfg, ce.SEED), seed=5).evidence
+    assert drawn == given and drawn["random_induction_max"] != other["random_induction_max"]
