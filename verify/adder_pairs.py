@@ -92,13 +92,10 @@ def condition_all_subsets(ps=range(2, 15),
     count, bad = 0, []
     for p in ps:
         ks = torch.arange(1, p)
-        if p == 2:
-            subsets = torch.ones(1, 1, dtype=torch.float64)
-        else:
-            bits = torch.arange(1, 2 ** (p - 1))[:, None] >> torch.arange(p - 1)
-            subsets = (bits & 1).to(torch.float64)                     # [n_sets, p-1]
+        bits = torch.arange(1, 2 ** (p - 1))[:, None] >> torch.arange(p - 1)
+        subsets = (bits & 1).to(torch.float64)                         # [n_sets, p-1]
         members = [tuple(k for k in range(1, p) if mask >> (k - 1) & 1)
-                   for mask in range(1, 2 ** (p - 1))] if p > 2 else [(1,)]   # rows of subsets
+                   for mask in range(1, 2 ** (p - 1))]                 # rows of subsets
         admissible = torch.tensor([bool(condition(p, kk)) for kk in members])
         # tie (as in `ties_exactly`): some d in 1..p-1 has k d = 0 mod p for every k in K,
         # i.e. no member of K among the k with k d != 0 (counts are exact small integers)

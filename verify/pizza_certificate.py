@@ -90,7 +90,7 @@ def weight_errors(model: TinyModel) -> dict[str, float]:
     c_t, s_t = cos_2p[e], sin_2p[e]                                   # theta
     eps_b = pair_error(w_1[0::2, d], w_1[0::2, d + 1], c_phi * c_t + s_phi * s_t,
                        s_phi * c_t - c_phi * s_t, prod_err)           # cos, sin(phi_j - theta)
-    gam = (2 * torch.arange(p) + e) % (2 * p)                         # 2 pi c/p + theta
+    gam = 2 * torch.arange(p) + e                     # 2 pi c/p + theta; index <= 2p - 1
     ref = cos_2p[gam][:, None] * cos_m[None, :] + sin_2p[gam][:, None] * sin_m[None, :]
     eps_w = float((w_2 - ref).abs().max()) * SLACK + prod_err
     return {"eps_E": eps_e, "eps_n": max(eps_a, eps_b), "eps_W": eps_w}

@@ -160,9 +160,7 @@ def sum_clash(p: int, features: Features) -> tuple[tuple[int, int], tuple[int, i
     x = sp.Symbol("x")
     for s in range(p):
         mine = torch.nonzero(sums == s).flatten()
-        others = torch.nonzero(sums != s).flatten()
-        if not len(others):
-            continue
+        others = torch.nonzero(sums != s).flatten()                  # never empty: p >= 2
         dist = (values[mine][:, None, :] - values[others][None, :, :]).abs().amax(-1)
         for i, j in torch.nonzero(dist < CLASH_TOL).tolist():
             u, v = int(mine[i]), int(others[j])
