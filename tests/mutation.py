@@ -66,7 +66,8 @@ GROUPS: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
          "tests/test_induction_one_layer.py::test_cli_inspect_and_plot")),
     "induction-math": (
         ("verify/sequences.py", "verify/beta_threshold.py"),
-        ("tests/test_mutants_certificate.py", "tests/test_beta_threshold.py"),
+        ("tests/test_mutants_certificate.py", "tests/test_beta_threshold.py",
+         "tests/test_mutants_induction_math.py"),
         ("tests/test_beta_threshold.py::test_record_agrees_with_a_rerun",)),
     "modular-checks": (
         ("verify/claims/modular.py", "verify/adder_certificate.py", "verify/pizza_certificate.py",

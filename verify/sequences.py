@@ -65,7 +65,8 @@ def adversarial_sequences(vocab_size: int, n: int, *, seed: int = SEED, n_random
         fams.append(s)
     for _ in range(n_random):
         half = [rng.randrange(V) for _ in range(body // 2)]
-        fams.append((half * 3)[:body])
+        if half:                   # body = 1 has no halves to repeat
+            fams.append((half * 3)[:body])
         fams.append([rng.randrange(min(V, 2)) for _ in range(body)])
     return torch.tensor([[V, *f] for f in fams], dtype=torch.long).reshape(-1, n)
 
