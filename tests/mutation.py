@@ -76,7 +76,7 @@ GROUPS: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
         ("tests/test_modular.py", "tests/test_pizza.py", "tests/test_evidence_schema.py",
          "tests/test_framework.py", "tests/test_mutants_framework.py",
          "tests/test_mutants_modular.py", "tests/test_mutants_adder_certificate.py",
-         "tests/test_mutants_pizza_certificate.py"),
+         "tests/test_mutants_pizza_certificate.py", "tests/test_mutants_modular_edges.py"),
         ("tests/test_modular.py::test_cli_inspect_and_claims_subprocess",
          "tests/test_modular.py::test_softmax_on_the_shapes_run_is_within_its_bound[200]")),
     "framework": (
