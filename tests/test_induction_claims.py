@@ -233,7 +233,6 @@ def test_two_layers_restated_conditions() -> None:
     assert not found.evidence["integer_certificate"]
 
 
-
 class _Recording(Transformer):
     """Records the token batches it is run on."""
 
@@ -254,6 +253,7 @@ def test_lemma_2_pair_is_the_one_stated() -> None:
     ci.check_two_layers_restated(first_layers=[first], two_layer=second, max_len=2)
     assert first.seen == [[[2, 0, 1, 0], [2, 1, 1, 0]]]
     assert second.seen == [[[3, 0, 1, 0], [3, 1, 1, 0]]]
+
 
 # --- worked_example_2.cat_sat --------------------------------------------------------------
 

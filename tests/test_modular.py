@@ -527,7 +527,8 @@ def test_rounding_bounds_are_the_stated_formulas():
     assert rounding.equal_softmax_error(1) >= 0                      # n = 1: at the bound, accepted
     assert rounding.gamma(3) == pytest.approx(float(gam(3)), rel=1e-15, abs=0)
     assert rounding.equal_softmax_error(2**52) > 0
-    with pytest.raises(ValueError, match=r"^n must be at most 2\^52 \(gamma_\(n-1\) < 1\), got 4503599627370497$"):
+    with pytest.raises(ValueError,
+                       match=r"^n must be at most 2\^52 \(gamma_\(n-1\) < 1\), got 4503599627370497$"):
         rounding.equal_softmax_error(2**52 + 1)
 
 

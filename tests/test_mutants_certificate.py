@@ -494,11 +494,3 @@ def test_main_writes_or_prints_the_record(monkeypatch, tmp_path, capsys) -> None
         assert capsys.readouterr().out == json.dumps({"a": [1]}, indent=1) + "\n"
     finally:
         torch.set_num_threads(threads)
-
-
-def test_adversarial_sequences_of_length_2_with_random_rows() -> None:
-    """n = 2 (body 1) has no halves to repeat; the other random rows are still drawn."""
-    from verify.sequences import adversarial_sequences
-    rows = adversarial_sequences(3, 2, n_random=5)
-    assert rows.shape[1] == 2 and bool((rows[:, 0] == 3).all())
-    assert len(rows) > len(adversarial_sequences(3, 2, n_random=0))

@@ -344,7 +344,6 @@ def test_compare_missing_entry_and_too_few_common_steps():
         evidence.compare(rec2, one)
 
 
-
 def test_compare_goes_on_after_a_step_the_fresh_run_did_not_log():
     rec, fresh = _one()
     fresh["default"][0]["log"] = [r for r in fresh["default"][0]["log"] if r["step"] != 50]
@@ -360,6 +359,7 @@ def test_compare_generalization_step_when_the_fresh_run_ends_exactly_there():
         evidence.compare(rec, fresh)
     rec["entries"][0]["step_generalized"] = 111          # past the fresh run: not compared
     assert evidence.compare(rec, fresh)["default/0"]["t_gen"] == [80, 111]
+
 
 @pytest.mark.parametrize("t_mem, ok", [(40, True), (41, False), (0, True), (None, False)])
 def test_compare_memorization_step_within_two_logs(t_mem, ok):

@@ -145,3 +145,10 @@ def test_induction_key_of_a_match_at_position_0() -> None:
     assert seqs.induction_key(torch.tensor([[1, 2, 1]])).tolist() == [[0, 0, 1]]
     demo = seqs.induction_key(torch.tensor([seqs.DEMO_SEQUENCE]))
     assert demo.tolist() == [[0, 0, 0, 0, 1, 2, 3, 4]]
+
+
+def test_adversarial_sequences_of_length_2_with_random_rows() -> None:
+    """n = 2 (body 1) has no halves to repeat; the other random rows are still drawn."""
+    rows = seqs.adversarial_sequences(3, 2, n_random=5)
+    assert rows.shape[1] == 2 and bool((rows[:, 0] == 3).all())
+    assert len(rows) > len(seqs.adversarial_sequences(3, 2, n_random=0))
